@@ -1,0 +1,27 @@
+"""The ``kubedirector`` command.
+
+Each sub-command lives in a module of its own in this package and is attached
+to :data:`main` by :func:`_register`; importing this package has no side effects
+beyond building the command tree.
+"""
+
+from __future__ import annotations
+
+import click
+
+from kubedirector_core import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="kubedirector")
+def main() -> None:
+    """Run complex stateful applications on Kubernetes from KubeDirector app definitions."""
+
+
+def _register() -> None:
+    from kubedirector_core.cli import dev
+
+    main.add_command(dev.dev)
+
+
+_register()
