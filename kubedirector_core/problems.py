@@ -8,10 +8,10 @@ the same wherever it is caught.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     """How bad a problem is: errors reject a resource, warnings only inform."""
 
     ERROR = "error"

@@ -19,9 +19,15 @@ def main() -> None:
 
 
 def _register() -> None:
-    from kubedirector_core.cli import dev
+    from kubedirector_core.cli import dev, plugins
 
     main.add_command(dev.dev)
+    main.add_command(plugins.plugins)
+
+    from kubedirector_core.cli import catalog, validate
+
+    main.add_command(validate.validate)
+    main.add_command(catalog.catalog)
 
 
 _register()

@@ -149,7 +149,7 @@ class Agent:
         for pod in listing.get("items", []):
             self.pod_seen(pod)
         version = listing["metadata"]["resourceVersion"]
-        stream = watch.Watch().stream(
+        stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
             self.core.list_pod_for_all_namespaces,
             resource_version=version,
             timeout_seconds=60,
@@ -170,7 +170,7 @@ def main() -> None:
     parser.add_argument("--pods-dir", required=True, type=Path)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    api = config.new_client_from_config(config_file=args.kubeconfig)
+    api = config.new_client_from_config(config_file=args.kubeconfig)  # type: ignore[no-untyped-call]
     Agent(api, PodDirectories(args.pods_dir)).run()
 
 

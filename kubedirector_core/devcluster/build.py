@@ -101,8 +101,7 @@ def go_binary() -> str:
 
 
 def _go_env() -> dict[str, str]:
-    env = dict(os.environ, GOTOOLCHAIN="local", GOWORK="off", GOFLAGS="-mod=mod", CGO_ENABLED="0")
-    return env
+    return dict(os.environ, GOTOOLCHAIN="local", GOWORK="off", GOFLAGS="-mod=mod", CGO_ENABLED="0")
 
 
 def _kubernetes_ldflags() -> str:
@@ -193,10 +192,20 @@ def build_kubernetes(binaries: Binaries, progress: Progress) -> None:
     final = binaries.kube_apiserver.parent.parent
     staging = _staging_dir(final)
     packages = [f"k8s.io/kubernetes/cmd/{name}" for name in KUBERNETES_COMMANDS]
-    progress(f"building Kubernetes {versions.KUBERNETES_VERSION} ({', '.join(KUBERNETES_COMMANDS)})")
+    progress(
+        f"building Kubernetes {versions.KUBERNETES_VERSION} ({', '.join(KUBERNETES_COMMANDS)})"
+    )
     progress("  this takes several minutes on a cold machine")
     _run_go(
-        ["build", "-trimpath", "-ldflags", _kubernetes_ldflags(), "-o", f"{staging}/bin/", *packages],
+        [
+            "build",
+            "-trimpath",
+            "-ldflags",
+            _kubernetes_ldflags(),
+            "-o",
+            f"{staging}/bin/",
+            *packages,
+        ],
         cwd=GOMOD_ROOT / "kubernetes",
         progress=progress,
         label=f"kubernetes {versions.KUBERNETES_VERSION}",
@@ -263,7 +272,9 @@ def ensure_binaries(progress: Progress = _stderr, root: Path | None = None) -> B
         _clear_stale_partials(root)
         missing = binaries.missing()
         if missing:
-            progress(f"building the local control plane into {root} (missing: {', '.join(missing)})")
+            progress(
+                f"building the local control plane into {root} (missing: {', '.join(missing)})"
+            )
         builders = {"etcd": build_etcd, "kwok": build_kwok, "kubernetes": build_kubernetes}
         for name in missing:
             builders[name](binaries, progress)

@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,11 @@ import yaml
 from kubedirector_core.devcluster import kwok, versions
 from kubedirector_core.devcluster.agent import PodDirectories
 from kubedirector_core.devcluster.build import Binaries, cache_root, ensure_binaries
-from kubedirector_core.devcluster.pki import CertificateAuthority, KeyPair, write_service_account_keys
+from kubedirector_core.devcluster.pki import (
+    CertificateAuthority,
+    KeyPair,
+    write_service_account_keys,
+)
 from kubedirector_core.devcluster.processes import (
     ProcessRecord,
     ProcessTable,
@@ -231,7 +236,9 @@ class ControlPlane:
         parent = options.die_with_parent
 
         progress(f"starting etcd {versions.ETCD_VERSION} on 127.0.0.1:{ports.etcd_client}")
-        etcd = self.processes.start("etcd", self._etcd_args(binaries, ports, certs), die_with_parent=parent)
+        etcd = self.processes.start(
+            "etcd", self._etcd_args(binaries, ports, certs), die_with_parent=parent
+        )
         etcd_tls = TLSClient(certs.ca, certs.etcd_client.cert, certs.etcd_client.key)
         wait_until(
             "etcd /health",
@@ -240,7 +247,9 @@ class ControlPlane:
             60,
         )
 
-        progress(f"starting kube-apiserver {versions.KUBERNETES_VERSION} on https://127.0.0.1:{ports.apiserver}")
+        progress(
+            f"starting kube-apiserver {versions.KUBERNETES_VERSION} on https://127.0.0.1:{ports.apiserver}"
+        )
         apiserver = self.processes.start(
             "kube-apiserver", self._apiserver_args(binaries, ports, certs), die_with_parent=parent
         )
@@ -252,7 +261,9 @@ class ControlPlane:
         )
         self._install_base_objects(binaries)
 
-        progress("starting kube-controller-manager, kube-scheduler, kwok and the pod-directory agent")
+        progress(
+            "starting kube-controller-manager, kube-scheduler, kwok and the pod-directory agent"
+        )
         kcm = self.processes.start(
             "kube-controller-manager",
             self._controller_manager_args(binaries, ports, certs, options),
@@ -278,12 +289,7 @@ class ControlPlane:
             die_with_parent=parent,
         )
         for record, port in ((kcm, ports.controller_manager), (scheduler, ports.scheduler)):
-            wait_until(
-                f"{record.name} /healthz",
-                lambda port=port: _healthz_insecure(port),
-                record,
-                60,
-            )
+            wait_until(f"{record.name} /healthz", partial(_healthz_insecure, port), record, 60)
         wait_until("kwok /healthz", lambda: _healthz_insecure(ports.kwok), kwok_process, 60)
         if not agent.alive():
             raise DevClusterError(f"the pod-directory agent exited; see {agent.log}")
@@ -293,6 +299,12 @@ class ControlPlane:
         for node in nodes:
             self.add_node(node, wait=False)
         self.wait_nodes_ready([n.name for n in nodes], kwok_process)
+        wait_until(
+            "the default service account (pods need it)",
+            lambda: self.kubectl("get", "serviceaccount", "default", check=False).returncode == 0,
+            kcm,
+            60,
+        )
 
     def _write_state(self, ports: Ports, options: UpOptions) -> None:
         state = {
@@ -312,13 +324,17 @@ class ControlPlane:
         ca.create()
         certs = _Certificates(
             ca=ca.cert_path,
-            apiserver=ca.issue("apiserver", "kube-apiserver", server_hosts=_API_HOSTS, client=False),
+            apiserver=ca.issue(
+                "apiserver", "kube-apiserver", server_hosts=_API_HOSTS, client=False
+            ),
             etcd=ca.issue("etcd", "etcd", server_hosts=("127.0.0.1", "localhost")),
             etcd_client=ca.issue("apiserver-etcd-client", "kube-apiserver-etcd-client"),
             kubelet_client=ca.issue(
                 "apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",)
             ),
-            kwok_serving=ca.issue("kwok-serving", "kwok", server_hosts=("127.0.0.1", "localhost"), client=False),
+            kwok_serving=ca.issue(
+                "kwok-serving", "kwok", server_hosts=("127.0.0.1", "localhost"), client=False
+            ),
             service_account=write_service_account_keys(pki),
         )
         for name, (common_name, groups) in _IDENTITIES.items():
@@ -334,7 +350,9 @@ class ControlPlane:
 
     def _write_kubeconfigs(self, ports: Ports, certs: _Certificates) -> None:
         for name, pair in certs.clients.items():
-            write_kubeconfig(self._component_kubeconfig(name), ports.apiserver, certs.ca, pair, user=name)
+            write_kubeconfig(
+                self._component_kubeconfig(name), ports.apiserver, certs.ca, pair, user=name
+            )
 
     def kubeconfig_for(self, user: str, groups: Sequence[str] = ()) -> Path:
         """Issue a client certificate for ``user`` and write a kubeconfig that uses it.
@@ -347,7 +365,9 @@ class ControlPlane:
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in user)
         pair = ca.issue(f"user-{safe}", user, tuple(groups))
         path = self.state_dir / "kubeconfigs" / f"user-{safe}.kubeconfig"
-        write_kubeconfig(path, int(self.state()["ports"]["apiserver"]), ca.cert_path, pair, user=safe)
+        write_kubeconfig(
+            path, int(self.state()["ports"]["apiserver"]), ca.cert_path, pair, user=safe
+        )
         return path
 
     def _etcd_args(self, b: Binaries, p: Ports, c: _Certificates) -> list[str]:
@@ -460,17 +480,23 @@ class ControlPlane:
         documents = [(b.kwok_share / "crds" / name).read_text() for name in kwok.EXEC_CRDS]
         documents.append(yaml.safe_dump(kwok.storage_class_manifest()))
         self.kubectl("apply", "--server-side", "-f", "-", input="\n---\n".join(documents))
-        self.kubectl("wait", "--for=condition=Established", "crd/execs.kwok.x-k8s.io", "--timeout=60s")
+        self.kubectl(
+            "wait", "--for=condition=Established", "crd/execs.kwok.x-k8s.io", "--timeout=60s"
+        )
 
     # -- using it ------------------------------------------------------------
+
+    @property
+    def kubectl_path(self) -> Path:
+        """The kubectl binary built for this control plane's release."""
+        return (self._binaries or Binaries.under(cache_root())).kubectl
 
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True, timeout: float = 120
     ) -> subprocess.CompletedProcess[str]:
         """Run the built kubectl against this control plane as admin."""
-        binaries = self._binaries or Binaries.under(cache_root())
         result = subprocess.run(
-            [str(binaries.kubectl), f"--kubeconfig={self.kubeconfig}", *args],
+            [str(self.kubectl_path), f"--kubeconfig={self.kubeconfig}", *args],
             input=input,
             capture_output=True,
             text=True,
@@ -487,7 +513,7 @@ class ControlPlane:
         """A ``kubernetes.client.ApiClient`` authenticated as admin."""
         from kubernetes import config
 
-        return config.new_client_from_config(config_file=str(self.kubeconfig))
+        return config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
 
     def add_node(self, node: kwok.NodeSpec, *, wait: bool = True) -> None:
         """Create a fake node (and wait until it is Ready unless ``wait`` is False)."""
@@ -495,7 +521,9 @@ class ControlPlane:
         if wait:
             self.wait_nodes_ready([node.name])
 
-    def wait_nodes_ready(self, names: Sequence[str], kwok_process: ProcessRecord | None = None) -> None:
+    def wait_nodes_ready(
+        self, names: Sequence[str], kwok_process: ProcessRecord | None = None
+    ) -> None:
         """Wait until every named node reports Ready."""
         if not names:
             return
@@ -528,7 +556,7 @@ def _healthz_insecure(port: int) -> bool:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     try:
-        with urllib.request.urlopen(  # noqa: S310 - loopback health endpoint
+        with urllib.request.urlopen(
             f"https://127.0.0.1:{port}/healthz", timeout=2, context=context
         ) as response:
             return bool(response.status == 200)
@@ -545,11 +573,21 @@ def write_kubeconfig(path: Path, api_port: int, ca: Path, pair: KeyPair, *, user
         "clusters": [
             {
                 "name": "kubedirector-dev",
-                "cluster": {"server": f"https://127.0.0.1:{api_port}", "certificate-authority": str(ca)},
+                "cluster": {
+                    "server": f"https://127.0.0.1:{api_port}",
+                    "certificate-authority": str(ca),
+                },
             }
         ],
-        "users": [{"name": user, "user": {"client-certificate": str(pair.cert), "client-key": str(pair.key)}}],
-        "contexts": [{"name": "kubedirector-dev", "context": {"cluster": "kubedirector-dev", "user": user}}],
+        "users": [
+            {
+                "name": user,
+                "user": {"client-certificate": str(pair.cert), "client-key": str(pair.key)},
+            }
+        ],
+        "contexts": [
+            {"name": "kubedirector-dev", "context": {"cluster": "kubedirector-dev", "user": user}}
+        ],
         "current-context": "kubedirector-dev",
     }
     path.write_text(yaml.safe_dump(document, sort_keys=False))

@@ -83,6 +83,10 @@ class ProcessTable:
     def __init__(self, state_dir: Path) -> None:
         self.path = state_dir / "processes.json"
         self.log_dir = state_dir / "logs"
+        # Handles of the children started by this very object, so that they are
+        # reaped when stopped (processes started by an earlier `dev up` are
+        # known only by their records).
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     def records(self) -> list[ProcessRecord]:
         """Every recorded process, in start order."""
@@ -115,8 +119,9 @@ class ProcessTable:
                 stderr=subprocess.STDOUT,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if die_with_parent else None,  # noqa: PLW1509
+                preexec_fn=_die_with_parent if die_with_parent else None,
             )
+        self._children[process.pid] = process
         record = ProcessRecord(name=name, pid=process.pid, argv=list(argv), log=str(log_path))
         self._save([*self.records(), record])
         return record
@@ -128,6 +133,9 @@ class ProcessTable:
             if record.alive():
                 record.stop()
                 stopped.append(record.name)
+            child = self._children.pop(record.pid, None)
+            if child is not None:
+                child.wait(timeout=10)
         if self.path.exists():
             self.path.unlink()
         return stopped

@@ -1,0 +1,369 @@
+"""The hooks a kubedirector plugin can implement: the plugin author's contract.
+
+Implement a hook by writing a function of the same name, decorated with
+:data:`hookimpl`, in the object your ``kubedirector`` entry point names. Take
+only the arguments you need: arguments may be added to a hook in a later
+version without breaking existing implementations.
+
+Rules that hold for every hook:
+
+* Plugins receive data and return data. They never call the Kubernetes API,
+  never sleep, and keep no state between calls: any call may be repeated, and
+  calls for different clusters may run concurrently.
+* A plugin is called only for the app types it claims (:func:`kd_claims`).
+  ``kd_claims`` itself is the one hook called without an app.
+* ``app`` is always the KubeDirectorApp concerned and ``cluster`` the
+  KubeDirectorCluster (as stored, with its status) that instantiates it.
+* The arguments are the core's own objects: never modify them, except the
+  ``objects`` list given to :func:`kd_pre_create`, which is a private copy.
+* An exception raised by a hook is reported, naming the plugin and the hook,
+  in the cluster's status and as an Event; that cluster is retried later
+  and other clusters are not affected. A hook that runs longer than the time
+  limit (``KD_HOOK_TIMEOUT``) is treated the same way.
+
+Hooks marked *firstresult* are policies: implementations are asked in order
+and the first answer other than ``None`` wins; ``None`` abstains. The core's
+own default answers last (``trylast=True``), so it applies only when no
+plugin answers, whatever the order plugins were registered in.
+
+The full reference, with examples, is ``docs/hooks.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from kubedirector_core.api import ClusterRole, KubeDirectorApp, KubeDirectorCluster
+    from kubedirector_core.hooktypes import (
+        AutoscaleInput,
+        ExecAction,
+        GangPolicy,
+        Member,
+        MemberFile,
+        NodeDown,
+        NodeDownDecision,
+        ResizeDecision,
+        RoleResize,
+    )
+    from kubedirector_core.problems import Problem
+
+#: The pluggy project name; entry points are read from the group of the same name.
+PROJECT_NAME = "kubedirector"
+
+#: Marks a function in this module as a hook specification.
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+#: Marks a plugin's function as a hook implementation.
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+# ---------------------------------------------------------------------------
+# Discovery: which app types a plugin handles
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def kd_claims() -> Sequence[str]:
+    """Name the app types this plugin handles.
+
+    Called once per plugin when the plugin manager is built (and again if
+    plugins are registered or removed), never per cluster.
+
+    :returns: patterns in :func:`fnmatch.fnmatchcase` syntax, each matched
+        against an app's ``spec.distroID`` and against its ``metadata.name``;
+        an app matching any pattern is claimed. ``"*"`` claims every app.
+        A plugin that does not implement this hook claims nothing, and its
+        other hooks are never called.
+    :raises: nothing on purpose: an exception here stops start-up with a
+        :class:`~kubedirector_core.errors.PluginLoadError` naming the plugin.
+
+    Added in 0.1.0.
+    """
+    raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------
+# Validation: admission, CLI and every reconcile
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def kd_validate_app(app: KubeDirectorApp) -> Sequence[Problem] | None:
+    """Report what is wrong with an app definition the plugin claims.
+
+    Called after the core's own rules pass, when an app is created or
+    changed (admission webhook), by ``kubedirector validate``, and when the
+    catalog is loaded. Must be fast: it runs inside an admission request.
+
+    :param app: the app definition, already valid for the core.
+    :returns: problems, each with the field path in the app as written on the
+        wire (``spec.roles[0].minResources``); an empty sequence or ``None``
+        means nothing is wrong. The core sets each problem's ``source`` to the
+        plugin's name and combines the answers of all plugins.
+    :raises: an exception is turned into one error problem naming the plugin,
+        so a broken plugin rejects the apps it claims rather than passing them.
+
+    Added in 0.1.0.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def kd_validate_cluster(
+    cluster: KubeDirectorCluster,
+    app: KubeDirectorApp,
+    old: KubeDirectorCluster | None,
+) -> Sequence[Problem] | None:
+    """Report what is wrong with a cluster of an app the plugin claims.
+
+    Called after the core's own rules pass, on create and update (admission
+    webhook), by ``kubedirector validate`` and at the start of every
+    reconcile. Must be fast: it runs inside an admission request.
+
+    :param cluster: the cluster as submitted.
+    :param app: the app the cluster instantiates.
+    :param old: the cluster before this update, or ``None`` on create and
+        when no earlier version is known; use it to refuse changes the app
+        cannot make (for example a new storage size).
+    :returns: problems with field paths in the cluster (``spec.roles[1].members``);
+        an empty sequence or ``None`` means nothing is wrong.
+    :raises: as for :func:`kd_validate_app`.
+
+    Added in 0.1.0.
+    """
+    raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------
+# Rendering: desired objects and what members are told
+# ---------------------------------------------------------------------------
+
+
+@hookspec
+def kd_pre_create(
+    app: KubeDirectorApp,
+    cluster: KubeDirectorCluster,
+    role: ClusterRole,
+    objects: list[dict[str, Any]],
+) -> list[dict[str, Any]] | None:
+    """Adjust the rendered Kubernetes objects of one role before they are applied.
+
+    Called on every render of every role, not only at creation, so the result
+    must depend on the arguments alone: the same input must give the same
+    output, with no timestamps, random names or counters. Plugins that claim
+    the app are called in turn, each receiving the previous one's output.
+
+    :param app: the app.
+    :param cluster: the cluster being rendered.
+    :param role: the cluster's spec for this role (``role.id`` is its id).
+    :param objects: the role's manifests as plain dicts, in wire form: its
+        StatefulSet (pod template, volume claim templates, scheduling) and
+        its Services. This list and its contents are a copy owned by the
+        plugin for the duration of the call.
+    :returns: the objects to apply instead: either ``objects`` changed in
+        place, or a new list (objects may be added, for example a PodGroup,
+        or removed). ``None`` means "no change".
+    :raises: the render of this cluster fails and the error is reported.
+
+    Added in 0.1.0.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def kd_configmeta(
+    app: KubeDirectorApp,
+    cluster: KubeDirectorCluster,
+) -> Mapping[str, Any] | None:
+    """Give members extra app metadata through ``configmeta.json``.
+
+    Called whenever configmeta is rendered for a cluster (on create, resize
+    and configuration change). The answer appears in every member's
+    ``/etc/guestconfig/configmeta.json`` under ``plugin_metadata.<plugin
+    name>``, where the app's setup scripts can read it.
+
+    :returns: a JSON-serialisable mapping, deterministic for the same input;
+        ``None`` adds nothing.
+    :raises: the render of this cluster fails and the error is reported.
+
+    Added in 0.1.0.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def kd_member_files(
+    app: KubeDirectorApp,
+    cluster: KubeDirectorCluster,
+    role: ClusterRole,
+    member: Member,
+) -> Sequence[MemberFile] | None:
+    """Give a member generated files, such as configuration files or TF_CONFIG.
+
+    Called for each member when its configmeta is rendered. The core writes
+    the files into the member before running the app's ``--configure`` (and
+    before ``--addnodes``/``--delnodes`` when they change).
+
+    :param role: the cluster's spec of the member's role.
+    :param member: the member the files are for.
+    :returns: files, deterministic for the same input; two plugins may not
+        write the same path. ``None`` gives nothing.
+    :raises: the render of this cluster fails and the error is reported.
+
+    Added in 0.1.0.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def kd_gang_policy(
+    app: KubeDirectorApp,
+    cluster: KubeDirectorCluster,
+) -> GangPolicy | None:
+    """Ask that some members be admitted all together or not at all.
+
+    *firstresult.* Called on every render. Useful for distributed training,
+    where a partial set of workers only holds resources.
+
+    :returns: a :class:`~kubedirector_core.hooktypes.GangPolicy`, or ``None``
+        to schedule members one by one (the core's behaviour when no plugin
+        answers).
+    :raises: the render of this cluster fails and the error is reported.
+
+    Added in 0.1.0.
+    """
+    raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------
+# Lifecycle: readiness, resize, configuration changes
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def kd_member_readiness(
+    app: KubeDirectorApp,
+    cluster: KubeDirectorCluster,
+    role: ClusterRole,
+    member: Member,
+) -> ExecAction | None:
+    """Say how to tell that a configured member is really ready.
+
+    *firstresult.* Called once a member's ``--configure`` succeeded.
+
+    :param role: the cluster's spec of the member's role.
+    :param member: the member to judge.
+    :returns: an action whose completion (see its ``done_when``) marks the
+        member ready, for example a check that a DataNode registered; or
+        ``None``, in which case a member is ready as soon as it is configured.
+    :raises: the member stays not ready and the error is reported.
+
+    Added in 0.1.0.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def kd_on_resize(
+    app: KubeDirectorApp,
+    cluster: KubeDirectorCluster,
+    resize: RoleResize,
+) -> ResizeDecision | None:
+    """Decide about a role changing its member count.
+
+    Called before a role shrinks (``resize.phase`` is ``BEFORE_SHRINK``, the
+    leaving members still run) and after it grows (``AFTER_GROW``, the new
+    members are configured), on every reconcile until every plugin answers
+    ``PROCEED``. Must tolerate a no-op resize (``resize.is_noop``) by
+    proceeding.
+
+    :returns: a :class:`~kubedirector_core.hooktypes.ResizeDecision`:
+        proceed; wait while actions such as decommissioning run; or, before
+        a shrink only, refuse with a reason. ``None`` means proceed. When
+        several plugins answer, any refusal wins, then any wait (their actions
+        are combined), else the resize proceeds.
+    :raises: the resize waits and the error is reported; refusing after a
+        grow is reported the same way.
+
+    Added in 0.1.0.
+    """
+    raise NotImplementedError
+
+
+@hookspec
+def kd_on_config_change(
+    app: KubeDirectorApp,
+    cluster: KubeDirectorCluster,
+    old: KubeDirectorCluster,
+) -> Sequence[ExecAction] | None:
+    """Act on a change of a running cluster other than its member counts.
+
+    Called once per reconcile that finds the cluster's spec changed in a way
+    that does not resize a role (connections, environment, file injections),
+    after the core has notified members with ``--reconnect``.
+
+    :param old: the cluster as last reconciled.
+    :returns: actions to run, such as reloading a service; ``None`` or an
+        empty sequence means none.
+    :raises: the change is retried and the error is reported.
+
+    Added in 0.1.0.
+    """
+    raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------
+# Failures and scaling policies
+# ---------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def kd_on_node_down(
+    app: KubeDirectorApp,
+    cluster: KubeDirectorCluster,
+    event: NodeDown,
+) -> NodeDownDecision | None:
+    """Decide what to do about a member whose node is NotReady, unreachable or gone.
+
+    *firstresult.* Called on each reconcile while the member's node is in
+    trouble. The core's default (``trylast``) waits 300 seconds for a
+    NotReady or unreachable node, then replaces the member; a member whose
+    Node object is gone is replaced at once. It never restarts a role or
+    the cluster.
+
+    :param event: the member, its node, the problem and how long it lasted.
+    :returns: a :class:`~kubedirector_core.hooktypes.NodeDownDecision`, or
+        ``None`` to leave the decision to the next plugin and finally to
+        the default.
+    :raises: nothing is done for the member this time and the error is reported.
+
+    Added in 0.1.0.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def kd_autoscale_policy(
+    app: KubeDirectorApp,
+    cluster: KubeDirectorCluster,
+    request: AutoscaleInput,
+) -> int | None:
+    """Choose how many members a role should have, from its metrics.
+
+    *firstresult.* Called for roles with autoscaling bounds, each time new
+    metrics arrive. The core's default (``trylast``) steers
+    :data:`~kubedirector_core.hooktypes.CPU_UTILIZATION` towards
+    ``request.target_utilization``, ignoring deviations within 10 %, and
+    keeps the current count when the metric is missing.
+
+    :returns: the desired member count, which the core clamps to the role's
+        bounds; ``None`` abstains.
+    :raises: the role keeps its member count and the error is reported.
+
+    Added in 0.1.0.
+    """
+    raise NotImplementedError

@@ -1,0 +1,276 @@
+"""Admission webhooks for KubeDirector resources, served by kopf.
+
+:func:`register` adds validating and mutating handlers to a kopf registry;
+they call :mod:`kubedirector_core.validation` with facts looked up through an
+:class:`AdmissionFacts` object, so the webhook rejects exactly what
+``kubedirector validate`` reports. :func:`webhook_configurations` builds the
+Validating/MutatingWebhookConfiguration objects that route the API server to
+them (kopf's convention: one webhook per handler, path ``/<handler id>``).
+
+The CRDs' schemas and CEL rules hold with the operator down; these handlers
+add what needs other objects (the app, StorageClasses, clusters using an app).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import kopf
+
+from kubedirector_core.api import GROUP, VERSION, KubeDirectorApp
+from kubedirector_core.problems import Problem
+from kubedirector_core.validation import (
+    PluginRules,
+    StorageFacts,
+    cluster_defaults,
+    validate_app,
+    validate_app_delete,
+    validate_cluster,
+    validate_config,
+)
+
+#: Handler ids; they are also the webhook paths.
+VALIDATE_APP = "validate-app"
+VALIDATE_CLUSTER = "validate-cluster"
+DEFAULT_CLUSTER = "default-cluster"
+VALIDATE_CONFIG = "validate-config"
+
+_PLURALS = {
+    VALIDATE_APP: "kubedirectorapps",
+    VALIDATE_CLUSTER: "kubedirectorclusters",
+    DEFAULT_CLUSTER: "kubedirectorclusters",
+    VALIDATE_CONFIG: "kubedirectorconfigs",
+}
+
+
+@dataclass(frozen=True)
+class FoundApp:
+    """An app looked up for a cluster, and the catalog it was found in."""
+
+    app: KubeDirectorApp
+    #: "local" (the cluster's namespace) or "system" (KubeDirector's namespace).
+    catalog: str
+
+
+@dataclass(frozen=True)
+class ClusterDefaults:
+    """Operator-wide defaults (from KubeDirectorConfig) given to clusters."""
+
+    service_type: str = "NodePort"
+    naming_scheme: str = "CrNameRole"
+
+
+class AdmissionFacts(Protocol):
+    """What the webhooks need to know about the cluster, looked up by the runtime."""
+
+    async def find_app(self, namespace: str, name: str, app_catalog: str | None) -> FoundApp | None:
+        """The app a cluster names: in its namespace, then KubeDirector's (or where told)."""
+        ...
+
+    async def storage(self) -> StorageFacts | None:
+        """The StorageClasses, or None when they cannot be listed (the rules are skipped)."""
+        ...
+
+    async def clusters_using_app(self, namespace: str, name: str) -> list[str]:
+        """Names of the clusters that use the app ``name`` of ``namespace``."""
+        ...
+
+    async def defaults(self) -> ClusterDefaults:
+        """The defaults of KubeDirectorConfig, or the built-in ones."""
+        ...
+
+
+def _reject(problems: Sequence[Problem], warnings: list[str]) -> None:
+    """Add warnings to the response; raise an AdmissionError listing every error."""
+    warnings.extend(str(problem) for problem in problems if not problem.is_error)
+    errors = [str(problem) for problem in problems if problem.is_error]
+    if errors:
+        raise kopf.AdmissionError("\n".join(errors), code=422)
+
+
+def _apply_adds(document: Mapping[str, Any], patch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Apply JSON-patch ``add`` operations (as :func:`cluster_defaults` makes) to a copy."""
+    result = copy.deepcopy(dict(document))
+    for operation in patch:
+        *parents, last = operation["path"].lstrip("/").split("/")
+        target: Any = result
+        for part in parents:
+            target = target[int(part)] if isinstance(target, list) else target[part]
+        target[last] = operation["value"]
+    return result
+
+
+def register(
+    registry: kopf.OperatorRegistry,
+    facts: AdmissionFacts,
+    *,
+    plugin_rules: PluginRules | None = None,
+) -> None:
+    """Register the validating and mutating handlers of KubeDirector resources."""
+
+    @kopf.on.validate(  # type: ignore[arg-type]
+        GROUP,
+        VERSION,
+        "kubedirectorclusters",
+        id=VALIDATE_CLUSTER,
+        operations=["CREATE", "UPDATE"],
+        registry=registry,
+    )
+    async def check_cluster(
+        body: Mapping[str, Any],
+        old: Mapping[str, Any] | None,
+        warnings: list[str],
+        **_: Any,
+    ) -> None:
+        spec = body.get("spec") or {}
+        found = await facts.find_app(
+            body.get("metadata", {}).get("namespace", ""),
+            str(spec.get("app", "")),
+            spec.get("appCatalog"),
+        )
+        _cluster, problems = validate_cluster(
+            dict(body),
+            found.app if found else None,
+            old=dict(old) if old else None,
+            storage=await facts.storage(),
+            plugin_rules=plugin_rules,
+        )
+        _reject(problems, warnings)
+
+    @kopf.on.mutate(  # type: ignore[arg-type]
+        GROUP,
+        VERSION,
+        "kubedirectorclusters",
+        id=DEFAULT_CLUSTER,
+        operations=["CREATE", "UPDATE"],
+        registry=registry,
+    )
+    async def default_cluster(
+        body: Mapping[str, Any], patch: kopf.Patch, operation: str, **_: Any
+    ) -> None:
+        spec = body.get("spec") or {}
+        found = await facts.find_app(
+            body.get("metadata", {}).get("namespace", ""),
+            str(spec.get("app", "")),
+            spec.get("appCatalog"),
+        )
+        cluster, problems = validate_cluster(dict(body), found.app if found else None)
+        if cluster is None or found is None or any(p.is_error for p in problems):
+            return  # the validating webhook reports why
+        defaults = await facts.defaults()
+        operations = cluster_defaults(
+            cluster,
+            found.app,
+            app_catalog=found.catalog if operation == "CREATE" else None,
+            service_type=defaults.service_type,
+            naming_scheme=defaults.naming_scheme,
+            storage=await facts.storage(),
+        )
+        if operations:
+            defaulted = _apply_adds(body, operations)
+            for key, value in defaulted["spec"].items():
+                if spec.get(key) != value:
+                    patch.spec[key] = value
+
+    @kopf.on.validate(  # type: ignore[arg-type]
+        GROUP,
+        VERSION,
+        "kubedirectorapps",
+        id=VALIDATE_APP,
+        operations=["CREATE", "UPDATE", "DELETE"],
+        registry=registry,
+    )
+    async def check_app(
+        body: Mapping[str, Any],
+        old: Mapping[str, Any] | None,
+        operation: str,
+        warnings: list[str],
+        **_: Any,
+    ) -> None:
+        metadata = body.get("metadata", {})
+        users = await facts.clusters_using_app(
+            metadata.get("namespace", ""), metadata.get("name", "")
+        )
+        if operation == "DELETE":
+            _reject(validate_app_delete(metadata.get("name", ""), users), warnings)
+            return
+        _app, problems = validate_app(
+            dict(body),
+            old=dict(old) if old else None,
+            in_use_by=users,
+            plugin_rules=plugin_rules,
+        )
+        _reject(problems, warnings)
+
+    @kopf.on.validate(
+        GROUP,
+        VERSION,
+        "kubedirectorconfigs",
+        id=VALIDATE_CONFIG,
+        operations=["CREATE", "UPDATE"],
+        registry=registry,
+    )
+    async def check_config(body: Mapping[str, Any], warnings: list[str], **_: Any) -> None:
+        _config, problems = validate_config(dict(body))
+        _reject(problems, warnings)
+
+
+def webhook_configurations(
+    client_config: Mapping[str, Any], *, name: str = "kubedirector.hpe.com"
+) -> list[dict[str, Any]]:
+    """The Validating and Mutating WebhookConfigurations that route to :func:`register`'s handlers.
+
+    ``client_config`` is the webhooks' ``clientConfig`` without the handler
+    path: ``{"url": "https://127.0.0.1:9443", "caBundle": ...}`` or
+    ``{"service": {...}, "caBundle": ...}``; each webhook appends
+    ``/<handler id>`` to it, as kopf's webhook server expects.
+    """
+    operations = {
+        VALIDATE_APP: ["CREATE", "UPDATE", "DELETE"],
+        VALIDATE_CLUSTER: ["CREATE", "UPDATE"],
+        DEFAULT_CLUSTER: ["CREATE", "UPDATE"],
+        VALIDATE_CONFIG: ["CREATE", "UPDATE"],
+    }
+
+    def webhook(handler_id: str) -> dict[str, Any]:
+        config = copy.deepcopy(dict(client_config))
+        if "url" in config:
+            config["url"] = f"{config['url'].rstrip('/')}/{handler_id}"
+        if "service" in config:
+            config["service"]["path"] = f"{config['service'].get('path', '')}/{handler_id}"
+        return {
+            "name": f"{handler_id}.{name}",
+            "clientConfig": config,
+            "rules": [
+                {
+                    "apiGroups": [GROUP],
+                    "apiVersions": [VERSION],
+                    "resources": [_PLURALS[handler_id]],
+                    "operations": operations[handler_id],
+                    "scope": "Namespaced",
+                }
+            ],
+            "sideEffects": "None",
+            "failurePolicy": "Fail",
+            "matchPolicy": "Equivalent",
+            "timeoutSeconds": 10,
+            "admissionReviewVersions": ["v1"],
+        }
+
+    def configuration(kind: str, handler_ids: Sequence[str]) -> dict[str, Any]:
+        return {
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": kind,
+            "metadata": {"name": name},
+            "webhooks": [webhook(handler_id) for handler_id in handler_ids],
+        }
+
+    return [
+        configuration(
+            "ValidatingWebhookConfiguration", [VALIDATE_APP, VALIDATE_CLUSTER, VALIDATE_CONFIG]
+        ),
+        configuration("MutatingWebhookConfiguration", [DEFAULT_CLUSTER]),
+    ]

@@ -1,0 +1,176 @@
+"""Plugins as third parties ship them: built, pip-installed into a fresh venv, found by name.
+
+The fresh virtual environment gets the core and the plugins as wheels built
+here, with no network: third-party dependencies (pydantic, pluggy, ...) come
+from this interpreter's site-packages through a filtered view that leaves out
+kubedirector-core and every plugin, so that only what was installed is found.
+Until ``kubedirector_core.plan`` renders clusters, the "rendered cluster" is
+a role's objects passed through ``Hooks.pre_create``, as the renderer will.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+EXAMPLE = ROOT / "examples" / "kd-example-plugin"
+BUNDLED = {"hadoop": "kd_hadoop", "spark": "kd_spark", "tensorflow": "kd_tensorflow"}
+OURS = ("kubedirector", "kd_", "kd-", "__editable__")
+
+pytestmark = pytest.mark.slow
+
+PROBE = """
+import json, sys
+import kubedirector_core as kd
+from kubedirector_core.plugins import load_hooks
+
+app = kd.KubeDirectorApp.from_wire({
+    "apiVersion": "kubedirector.hpe.com/v1beta1", "kind": "KubeDirectorApp",
+    "metadata": {"name": "demo"},
+    "spec": {"label": {"name": "demo"}, "distroID": sys.argv[1], "version": "1",
+             "configSchemaVersion": 7, "defaultImageRepoTag": "busybox:1",
+             "roles": [{"id": "worker", "cardinality": "1+"}],
+             "config": {"roleServices": [], "selectedRoles": ["worker"]}}})
+cluster = kd.KubeDirectorCluster.from_wire({
+    "apiVersion": "kubedirector.hpe.com/v1beta1", "kind": "KubeDirectorCluster",
+    "metadata": {"name": "c1", "labels": {"example.com/team": "search"}},
+    "spec": {"app": "demo", "roles": [{"id": "worker", "members": 9,
+             "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}})
+role = cluster.spec.roles[0]
+objects = [{"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "c1-worker"},
+            "spec": {"template": {"metadata": {"labels": {"role": "worker"}}}}}]
+hooks = load_hooks()
+print(json.dumps({
+    "core": kd.__file__,
+    "plugins": {p.name: p.version for p in hooks.plugins()},
+    "claimed_by": hooks.claimed_by(app),
+    "rendered": hooks.pre_create(app, cluster, role, objects),
+    "configmeta": hooks.configmeta(app, cluster),
+    "problems": [[p.path, p.source] for p in hooks.validate_cluster(cluster, app, None)],
+}))
+"""
+
+
+def _build_wheel(source: Path, tmp: Path, wheels: Path) -> None:
+    """Build from a copy, so that nothing is written into the source tree."""
+    copy = tmp / "src" / source.name
+    ignore = shutil.ignore_patterns("*.egg-info", "build", "__pycache__", "tests")
+    shutil.copytree(source, copy, ignore=ignore)
+    if not (copy / "README.md").exists():  # the core's README may not be written yet
+        (copy / "README.md").write_text("kubedirector-core\n")
+    _pip("wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(wheels), str(copy))
+
+
+def _pip(*args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-cache-dir", "-q", *args],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+
+
+def _dependencies_view(tmp: Path) -> Path:
+    """This interpreter's site-packages without kubedirector-core and the plugins."""
+    view = tmp / "deps"
+    view.mkdir()
+    site = Path(sysconfig.get_paths()["purelib"])
+    for entry in site.iterdir():
+        if not entry.name.lower().startswith(OURS) and not entry.name.endswith(".pth"):
+            (view / entry.name).symlink_to(entry)
+    return view
+
+
+@pytest.fixture(scope="module")
+def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A new venv holding wheels of the core, the example plugin and the three plugins."""
+    pytest.importorskip("setuptools", minversion="77", reason="building needs setuptools>=77")
+    tmp = tmp_path_factory.mktemp("fresh-venv")
+    wheels = tmp / "wheels"
+    for source in [ROOT, EXAMPLE, *(ROOT / "plugins" / pkg for pkg in BUNDLED.values())]:
+        _build_wheel(source, tmp, wheels)
+    venv = tmp / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    site = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    (Path(site) / "kd_test_dependencies.pth").write_text(f"{_dependencies_view(tmp)}\n")
+    _pip("--python", str(python), "install", "--no-deps", "--no-index", *map(str, wheels.iterdir()))
+    return python
+
+
+def _probe(python: Path, distro_id: str, **env: str) -> dict[str, Any]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("KD_")}
+    done = subprocess.run(
+        [python, "-c", PROBE, distro_id],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        cwd=python.parent,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_example_plugin_changes_a_rendered_cluster_once_installed(fresh_venv: Path) -> None:
+    installed = _probe(fresh_venv, "example/demo")
+    disabled = _probe(fresh_venv, "example/demo", KD_DISABLED_PLUGINS="example")
+
+    assert str(installed["core"]).startswith(str(fresh_venv.parents[1]))  # not this checkout
+    assert installed["claimed_by"] == ["core", "example"]
+    [statefulset] = installed["rendered"]
+    assert statefulset["spec"]["template"]["metadata"]["labels"] == {
+        "role": "worker",
+        "example.com/team": "search",
+    }
+    assert installed["configmeta"] == {"example": {"team": "search"}}
+    assert installed["problems"] == [["spec.roles[0].members", "example"]]
+
+    [untouched] = disabled["rendered"]
+    assert untouched["spec"]["template"]["metadata"]["labels"] == {"role": "worker"}
+    assert disabled["configmeta"] == {}
+    assert disabled["problems"] == []
+
+
+def test_bundled_plugins_are_found_through_entry_points(fresh_venv: Path) -> None:
+    listing = _probe(fresh_venv, "bluedata/spark245")["plugins"]
+    assert listing == {
+        "core": "0.1.0",
+        "example": "0.1.0",
+        "hadoop": "0.1.0",
+        "spark": "0.1.0",
+        "tensorflow": "0.1.0",
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "distro_id"),
+    [
+        ("hadoop", "bluedata/cdh51427x"),
+        ("spark", "bluedata/spark245"),
+        ("tensorflow", "bluedata/tensorflow"),
+    ],
+)
+def test_disabling_a_bundled_plugin_by_name_removes_it(
+    fresh_venv: Path, name: str, distro_id: str
+) -> None:
+    enabled = _probe(fresh_venv, distro_id)
+    disabled = _probe(fresh_venv, distro_id, KD_DISABLED_PLUGINS=name)
+
+    assert enabled["claimed_by"] == ["core", name]
+    assert disabled["claimed_by"] == ["core"]
+    assert name not in disabled["plugins"]
