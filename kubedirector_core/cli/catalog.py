@@ -9,7 +9,7 @@ kubeconfig context.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,19 @@ from kubedirector_core.errors import CatalogError
 FIELD_MANAGER = "kubedirector-catalog"
 
 
-def _load(catalog_paths: Sequence[Path]) -> Catalog:
+@dataclass(frozen=True)
+class CatalogOptions:
+    """Where the ``catalog`` sub-commands look for apps."""
+
+    paths: tuple[Path, ...]
+    include_installed: bool = True
+
+
+def _load(options: CatalogOptions) -> Catalog:
     try:
-        catalog = load_catalog([*catalog_paths, *env_paths()])
+        catalog = load_catalog(
+            [*options.paths, *env_paths()], include_installed=options.include_installed
+        )
     except CatalogError as error:
         raise click.ClickException(str(error)) from error
     for problem in catalog.problems:
@@ -41,17 +51,23 @@ def _load(catalog_paths: Sequence[Path]) -> Catalog:
     type=click.Path(path_type=Path),
     help="A catalog folder or file (repeatable; also $KUBEDIRECTOR_CATALOG).",
 )
+@click.option(
+    "--installed/--no-installed",
+    default=True,
+    show_default=True,
+    help="Include the apps that installed plugin packages ship.",
+)
 @click.pass_context
-def catalog(ctx: click.Context, catalog_paths: tuple[Path, ...]) -> None:
+def catalog(ctx: click.Context, catalog_paths: tuple[Path, ...], installed: bool) -> None:
     """List, show and install app definitions."""
-    ctx.obj = catalog_paths
+    ctx.obj = CatalogOptions(catalog_paths, installed)
 
 
 @catalog.command("list")
 @click.pass_obj
-def list_apps(catalog_paths: tuple[Path, ...]) -> None:
+def list_apps(options: CatalogOptions) -> None:
     """List the apps: name, version, label and source."""
-    for entry in sorted(_load(catalog_paths).entries, key=lambda entry: entry.name):
+    for entry in sorted(_load(options).entries, key=lambda entry: entry.name):
         spec = entry.app.spec
         click.echo(f"{entry.name}\t{spec.version}\t{spec.label.name}\t{entry.source}")
 
@@ -60,10 +76,10 @@ def list_apps(catalog_paths: tuple[Path, ...]) -> None:
 @click.argument("name")
 @click.option("--output", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 @click.pass_obj
-def show(catalog_paths: tuple[Path, ...], name: str, output: str) -> None:
+def show(options: CatalogOptions, name: str, output: str) -> None:
     """Print the app named NAME."""
     try:
-        entry = _load(catalog_paths).get(name)
+        entry = _load(options).get(name)
     except CatalogError as error:
         raise click.ClickException(str(error)) from error
     if output == "json":
@@ -97,7 +113,7 @@ def apply_app(api_client: Any, entry: CatalogEntry, namespace: str) -> None:
 @click.option("--kubeconfig", type=click.Path(path_type=Path), default=None)
 @click.pass_obj
 def install(
-    catalog_paths: tuple[Path, ...],
+    options: CatalogOptions,
     names: tuple[str, ...],
     namespace: str | None,
     kubeconfig: Path | None,
@@ -107,7 +123,7 @@ def install(
     from kubernetes.client.exceptions import ApiException
 
     try:
-        entries = select(_load(catalog_paths), names)
+        entries = select(_load(options), names)
     except CatalogError as error:
         raise click.ClickException(str(error)) from error
     try:

@@ -9,6 +9,7 @@ from types import FrameType
 
 import click
 
+from kubedirector_core.devcluster.build import ensure_binaries
 from kubedirector_core.devcluster.cluster import ControlPlane, UpOptions, default_state_dir
 from kubedirector_core.errors import DevClusterError
 
@@ -58,6 +59,16 @@ def up(
     click.echo(f"  export KUBECONFIG={plane.kubeconfig}")
     click.echo(f"\nkubectl itself (built for this release) is at {plane.kubectl_path}")
     click.echo("Stop it with: kubedirector dev down")
+
+
+@dev.command()
+def build() -> None:
+    """Build the control plane's binaries into the cache (only what is missing)."""
+    try:
+        binaries = ensure_binaries()
+    except DevClusterError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"binaries ready in {binaries.kube_apiserver.parent.parent.parent}")
 
 
 @dev.command()

@@ -38,20 +38,36 @@ class ProcessRecord:
     argv: list[str]
     log: str
 
-    def alive(self) -> bool:
-        """True while the PID runs the very command that was started."""
+    def _identity(self) -> str:
+        """``dead``, ``starting`` (exec under way), ``ours`` or ``other`` (PID reused)."""
         try:
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
             cmdline = Path(f"/proc/{self.pid}/cmdline").read_bytes()
         except OSError:
-            return False
-        if not cmdline:  # a zombie: exited, not yet reaped
-            return False
+            return "dead"
+        state = stat.rsplit(")", 1)[-1].split()[0]
+        if state in ("Z", "X"):  # exited, not yet reaped
+            return "dead"
+        if not cmdline:
+            # Right after fork/exec the new program's arguments are not mapped yet
+            # (the parent of a vfork resumes before they are).
+            return "starting"
         first = cmdline.split(b"\0", 1)[0].decode(errors="replace")
-        return first == self.argv[0]
+        return "ours" if first == self.argv[0] else "other"
+
+    def alive(self) -> bool:
+        """True while the PID runs (or is starting) the very command that was started."""
+        return self._identity() in ("ours", "starting")
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the process: SIGTERM, then SIGKILL once ``timeout`` passes."""
-        if not self.alive():
+        """Stop the process: SIGTERM, then SIGKILL once ``timeout`` passes.
+
+        Only a PID positively identified as running our command is signalled.
+        """
+        deadline = time.monotonic() + 2
+        while self._identity() == "starting" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self._identity() != "ours":
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGTERM)
@@ -63,7 +79,11 @@ class ProcessRecord:
             time.sleep(0.05)
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGKILL)
-        _reap(self.pid)
+        # SIGKILL is delivered asynchronously: wait (briefly) until it took effect.
+        deadline = time.monotonic() + 5
+        while self.alive() and time.monotonic() < deadline:
+            _reap(self.pid)
+            time.sleep(0.02)
 
 
 def _reap(pid: int) -> None:

@@ -83,14 +83,18 @@ def test_malformed_file(tmp_path: Path) -> None:
 
 def test_catalog_list_and_show(files: dict[str, Path]) -> None:
     folder = str(files["app"].parent)
-    listed = CliRunner().invoke(catalog, ["--catalog", folder, "list"])
+    listed = CliRunner().invoke(catalog, ["--catalog", folder, "--no-installed", "list"])
     assert listed.exit_code == 0
     assert listed.output == f"spark\t1.0\tSpark\t{files['app']}\n"
-    shown = CliRunner().invoke(catalog, ["--catalog", folder, "show", "spark", "--output", "json"])
+    shown = CliRunner().invoke(
+        catalog, ["--catalog", folder, "--no-installed", "show", "spark", "--output", "json"]
+    )
     assert json.loads(shown.output) == json.loads(files["app"].read_text())
 
 
 def test_catalog_show_an_unknown_app(files: dict[str, Path]) -> None:
-    result = CliRunner().invoke(catalog, ["--catalog", str(files["app"]), "show", "hadoop"])
+    result = CliRunner().invoke(
+        catalog, ["--catalog", str(files["app"]), "--no-installed", "show", "hadoop"]
+    )
     assert result.exit_code == 1
     assert "no app named 'hadoop' in the catalog; known apps: spark" in result.output
