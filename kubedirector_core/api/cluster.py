@@ -307,6 +307,11 @@ class NotificationDesc(WireModel):
     arguments: list[StrictStr] | None = Field(
         default=None, description="Arguments of the startscript call (e.g. --addnodes ...)."
     )
+    key: StrictStr | None = Field(
+        default=None,
+        description="Identifies the notification's effect: the member records it once the "
+        "notification ran, so that it is never run twice. " + OURS,
+    )
 
 
 class MemberStateDetail(WireModel):
@@ -335,6 +340,12 @@ class MemberStateDetail(WireModel):
     )
     last_connection_version: StrictInt | None = Field(
         default=None, description="Version of the connections the member last saw."
+    )
+    last_setup_key: StrictStr | None = Field(
+        default=None,
+        description="Key of the member's last setup attempt; a failed setup is retried when "
+        "the key changes (the setup package or file injections changed) or the container "
+        "does. " + OURS,
     )
     start_script_stdout_message: StrictStr | None = Field(
         default=None,

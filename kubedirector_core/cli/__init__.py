@@ -29,5 +29,13 @@ def _register() -> None:
     main.add_command(validate.validate)
     main.add_command(catalog.catalog)
 
+    from kubedirector_core.cli import render
+
+    main.add_command(render.render)
+
+    from kubedirector_core.cli import run
+
+    main.add_command(run.run)
+
 
 _register()

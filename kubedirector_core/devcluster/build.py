@@ -126,24 +126,25 @@ def _kwok_ldflags() -> str:
 
 def _run_go(args: list[str], cwd: Path, progress: Progress, label: str) -> None:
     started = time.monotonic()
-    process = subprocess.Popen(
+    output: list[str] = []
+    with subprocess.Popen(
         [go_binary(), *args],
         cwd=cwd,
         env=_go_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    )
-    assert process.stdout is not None
-    output: list[str] = []
-    last_report = started
-    for line in process.stdout:
-        output.append(line)
-        now = time.monotonic()
-        if now - last_report > 30:
-            progress(f"  ... still building {label} ({now - started:.0f}s)")
-            last_report = now
-    if process.wait() != 0:
+    ) as process:
+        assert process.stdout is not None
+        last_report = started
+        for line in process.stdout:
+            output.append(line)
+            now = time.monotonic()
+            if now - last_report > 30:
+                progress(f"  ... still building {label} ({now - started:.0f}s)")
+                last_report = now
+        returncode = process.wait()
+    if returncode != 0:
         tail = "".join(output[-40:])
         raise DevClusterError(f"building {label} failed (go {' '.join(args[:2])}):\n{tail}")
     progress(f"  built {label} in {time.monotonic() - started:.0f}s")

@@ -362,13 +362,32 @@ class ControlPlane:
         """
         pki = self.state_dir / "pki"
         ca = CertificateAuthority(pki)
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in user)
+        safe = _file_safe(user)
         pair = ca.issue(f"user-{safe}", user, tuple(groups))
         path = self.state_dir / "kubeconfigs" / f"user-{safe}.kubeconfig"
         write_kubeconfig(
             path, int(self.state()["ports"]["apiserver"]), ca.cert_path, pair, user=safe
         )
         return path
+
+    @property
+    def ca_certificate(self) -> Path:
+        """The CA every component of this control plane trusts (PEM)."""
+        return self.state_dir / "pki" / "ca.crt"
+
+    def serving_certificate(
+        self, name: str, hosts: Sequence[str] = ("127.0.0.1", "localhost")
+    ) -> KeyPair:
+        """Issue a serving certificate signed by this control plane's CA.
+
+        For servers the API server calls, such as the operator's admission
+        webhook on loopback: give the API server :attr:`ca_certificate` as the
+        webhook's ``caBundle``.
+        """
+        ca = CertificateAuthority(self.state_dir / "pki")
+        return ca.issue(
+            f"serving-{_file_safe(name)}", name, server_hosts=tuple(hosts), client=False
+        )
 
     def _etcd_args(self, b: Binaries, p: Ports, c: _Certificates) -> list[str]:
         client_url = f"https://127.0.0.1:{p.etcd_client}"
@@ -545,6 +564,11 @@ class ControlPlane:
             if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
                 ready.add(item["metadata"]["name"])
         return ready
+
+
+def _file_safe(name: str) -> str:
+    """``name`` with every character unsafe in a file name replaced by ``_``."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
 
 
 def _healthz_insecure(port: int) -> bool:

@@ -7,8 +7,8 @@
 * ``kd_hook_recorder``: every plugin call made through ``kd_hooks``.
 * ``kd_load_app`` / ``kd_load_cluster``: read an app or a cluster from a
   JSON or YAML file, or from a mapping, into the core's models.
-
-Rendering a whole cluster offline arrives with :mod:`kubedirector_core.plan`.
+* ``kd_render``: the objects a new cluster gets, rendered offline through
+  ``kd_hooks`` (:func:`kubedirector_core.plan.render_objects`).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from kubedirector_core.api import KubeDirectorApp, KubeDirectorCluster
+from kubedirector_core.plan import Manifest, render_objects
 from kubedirector_core.plugins import (
     HookCall,
     Hooks,
@@ -42,6 +43,7 @@ __all__ = [
     "kd_load_cluster",
     "kd_plugin_manager",
     "kd_register_plugin",
+    "kd_render",
     "load_resource",
 ]
 
@@ -178,3 +180,11 @@ def kd_load_app() -> Callable[[str | Path | Mapping[str, Any]], KubeDirectorApp]
 def kd_load_cluster() -> Callable[[str | Path | Mapping[str, Any]], KubeDirectorCluster]:
     """A function reading a KubeDirectorCluster from a JSON/YAML file or a mapping."""
     return lambda source: load_resource(source, KubeDirectorCluster)
+
+
+@pytest.fixture
+def kd_render(
+    kd_hooks: Hooks,
+) -> Callable[[KubeDirectorApp, KubeDirectorCluster], list[Manifest]]:
+    """A function rendering a new cluster's objects offline, with the plugins of ``kd_hooks``."""
+    return lambda app, cluster: render_objects(app, cluster, kd_hooks)

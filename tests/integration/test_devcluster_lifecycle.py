@@ -42,7 +42,8 @@ def test_up_status_down_and_nothing_left_running(state: Path) -> None:
     status = dev(state, "status")
     assert status.returncode == 0
     assert "running" in status.stdout
-    assert "kwok-node-0" in status.stdout and "Ready" in status.stdout
+    assert "kwok-node-0" in status.stdout
+    assert "Ready" in status.stdout
 
     again = dev(state, "up", "--nodes", "1")
     assert again.returncode == 0

@@ -5,10 +5,15 @@ from __future__ import annotations
 import importlib.metadata
 from pathlib import Path
 
+import hadoop_builders as build
 import pytest
 
 import kubedirector_core as kd
-from kubedirector_core.testing.conformance import ConformanceCase, PluginConformance
+from kubedirector_core.testing.conformance import (
+    ConformanceCase,
+    MalformedCluster,
+    PluginConformance,
+)
 
 try:
     DIST_VERSION: str | None = importlib.metadata.version("kd-hadoop")
@@ -28,6 +33,22 @@ def _case() -> ConformanceCase:
     return ConformanceCase.load(
         COMPAT / "apps" / "cr-app-cdh5142cm.json",
         COMPAT / "clusters" / "cr-cluster-cdh5142cm-stor.yaml",
+    )
+
+
+def _own_case() -> ConformanceCase:
+    """The plugin's own hadoop3 app, its example cluster, and clusters it must reject."""
+    return ConformanceCase(
+        app=build.app(),
+        cluster=build.cluster(),
+        malformed=(
+            MalformedCluster(build.cluster(namenode=2), "spec.roles[0].members"),
+            MalformedCluster(build.cluster(replication=3, datanode=2), "spec.roles[1].members"),
+            MalformedCluster(
+                build.cluster(memory={"nodemanager": "1Gi"}), "spec.roles[3].resources"
+            ),
+            MalformedCluster(build.cluster(replication="two"), "metadata.annotations"),
+        ),
     )
 
 
@@ -51,8 +72,9 @@ def test_claims_its_app_until_disabled_by_name() -> None:
     assert "hadoop" not in [info.name for info in disabled.plugins()]
 
 
-@needs_compat
 class TestHadoopConformance(PluginConformance):
+    """The plugin's own app, plus KubeDirector's Cloudera app (which it claims but leaves be)."""
+
     plugin_name = "hadoop"
 
     @pytest.fixture
@@ -63,4 +85,36 @@ class TestHadoopConformance(PluginConformance):
 
     @pytest.fixture
     def kd_cases(self) -> list[ConformanceCase]:
-        return [_case()]
+        return [_own_case(), *([_case()] if COMPAT.is_dir() else [])]
+
+
+def test_ships_its_catalog_through_the_catalog_entry_point() -> None:
+    from kubedirector_core.catalog import load_catalog
+
+    catalog = load_catalog([], include_installed=True)
+
+    entry = catalog.get("hadoop3")
+    assert "kd_hadoop" in entry.source
+    assert entry.app.spec.distro_id == "kubedirector.io/hadoop3"
+    assert [str(p) for p in catalog.problems if "kd_hadoop" in p.source] == []
+
+
+def test_the_example_cluster_renders_offline_with_the_plugin() -> None:
+    """The core's planner renders the example cluster with the plugin's hooks in the loop."""
+    offline = pytest.importorskip("kubedirector_core.plan.offline")
+    from kd_hadoop import plugin
+
+    from kubedirector_core.testing.plugin_fixtures import isolated_hooks
+
+    hooks = isolated_hooks(("hadoop", plugin))
+    app, cluster = build.app(), build.cluster()
+    assert [p for p in hooks.validate_cluster(cluster, app, None) if p.is_error] == []
+
+    objects = offline.render_objects(app, cluster, hooks)
+
+    statefulsets = {
+        o["metadata"]["labels"]["kubedirector.hpe.com/role"]: o
+        for o in objects
+        if o["kind"] == "StatefulSet"
+    }
+    assert set(statefulsets) == {role.id for role in cluster.spec.roles if role.members}

@@ -6,9 +6,14 @@ import importlib.metadata
 from pathlib import Path
 
 import pytest
+import tf_builders as tf
 
 import kubedirector_core as kd
-from kubedirector_core.testing.conformance import ConformanceCase, PluginConformance
+from kubedirector_core.testing.conformance import (
+    ConformanceCase,
+    MalformedCluster,
+    PluginConformance,
+)
 
 try:
     DIST_VERSION: str | None = importlib.metadata.version("kd-tensorflow")
@@ -25,7 +30,7 @@ COMPAT = Path(__file__).resolve().parents[3].parent / "shared" / "compat" / "kub
 needs_compat = pytest.mark.skipif(not COMPAT.is_dir(), reason=f"no compat corpus at {COMPAT}")
 
 
-def _case() -> ConformanceCase:
+def _compat_case() -> ConformanceCase:
     return ConformanceCase.load(
         COMPAT / "apps" / "cr-app-tensorflow-gpu-dockerhub.json",
         COMPAT / "clusters" / "cr-cluster-tensorflow-gpu-dockerhub.yaml",
@@ -43,7 +48,7 @@ def test_discovered_through_its_entry_point() -> None:
 
 @needs_compat
 def test_claims_its_app_until_disabled_by_name() -> None:
-    app = _case().app
+    app = _compat_case().app
     enabled = kd.load_hooks(kd.PluginSettings())
     disabled = kd.load_hooks(kd.PluginSettings.from_env({"KD_DISABLED_PLUGINS": "tensorflow"}))
 
@@ -52,8 +57,34 @@ def test_claims_its_app_until_disabled_by_name() -> None:
     assert "tensorflow" not in [info.name for info in disabled.plugins()]
 
 
-@needs_compat
-class TestTensorflowConformance(PluginConformance):
+def _malformed(role_id: str, path: str, **limits: str) -> MalformedCluster:
+    document = tf.wire()
+    tf.role_doc(document, role_id)["resources"]["limits"].update(limits)
+    return MalformedCluster(tf.cluster(document), path)
+
+
+def _catalog_cases() -> list[ConformanceCase]:
+    two_evaluators = tf.wire()
+    tf.add_role(two_evaluators, "evaluator", 2)
+    bad_placement = tf.wire()
+    bad_placement["metadata"]["annotations"]["tensorflow.kubedirector.io/placement"] = "round"
+    gpu = ConformanceCase(
+        tf.app(tf.GPU_APP),
+        tf.cluster(tf.GPU_CLUSTER),
+        malformed=(
+            _malformed("worker", "spec.roles[1].resources.limits", **{"nvidia.com/gpu": "0.5"}),
+            _malformed("chief", "spec.roles[0].resources.limits", **{"nvidia.com/gpu": "16"}),
+            MalformedCluster(tf.cluster(two_evaluators), "spec.roles[2].members"),
+            MalformedCluster(tf.cluster(bad_placement), "metadata.annotations"),
+        ),
+    )
+    cpu = ConformanceCase(tf.app(tf.CPU_APP), tf.cluster(tf.CPU_CLUSTER))
+    return [gpu, cpu]
+
+
+class TestTensorflowCatalogConformance(PluginConformance):
+    """The conformance suite on the apps this plugin ships in its catalog."""
+
     plugin_name = "tensorflow"
 
     @pytest.fixture
@@ -64,4 +95,25 @@ class TestTensorflowConformance(PluginConformance):
 
     @pytest.fixture
     def kd_cases(self) -> list[ConformanceCase]:
-        return [_case()]
+        return _catalog_cases()
+
+
+@needs_compat
+class TestTensorflowConformance(PluginConformance):
+    """The conformance suite on KubeDirector's own TensorFlow notebook app."""
+
+    plugin_name = "tensorflow"
+
+    @pytest.fixture
+    def kd_plugin(self) -> object:
+        from kd_tensorflow import plugin
+
+        return plugin
+
+    @pytest.fixture
+    def kd_cases(self) -> list[ConformanceCase]:
+        bad = _compat_case().cluster.to_wire()
+        bad["spec"]["roles"][0]["resources"]["requests"]["nvidia.com/gpu"] = "2"
+        case = _compat_case()
+        malformed = MalformedCluster(kd.KubeDirectorCluster.from_wire(bad), "spec.roles[0]")
+        return [ConformanceCase(case.app, case.cluster, malformed=(malformed,))]

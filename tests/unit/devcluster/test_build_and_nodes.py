@@ -102,7 +102,9 @@ def test_default_nodes_names_and_counts() -> None:
         ),
     ],
 )
-def test_exit_status_from_kubelets_and_from_kwok(status: dict[str, object] | None, code: int) -> None:
+def test_exit_status_from_kubelets_and_from_kwok(
+    status: dict[str, object] | None, code: int
+) -> None:
     assert exit_code_from_status(status) == code  # type: ignore[arg-type]
 
 

@@ -1,0 +1,98 @@
+"""``kubedirector run``: the operator itself."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from kubedirector_core.runtime.reconciler import RuntimeSettings
+
+
+@click.command()
+@click.option(
+    "--kubeconfig",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="Kubeconfig to use (default: $KUBECONFIG, in-cluster credentials, ~/.kube/config).",
+)
+@click.option("--context", default=None, help="Kubeconfig context (default: the current one).")
+@click.option(
+    "--namespace",
+    "-n",
+    "namespaces",
+    multiple=True,
+    help="Watch only this namespace (repeat for several). Default: every namespace.",
+)
+@click.option(
+    "--namespace-selector",
+    default=None,
+    help="Reconcile only clusters in namespaces whose labels match, e.g. 'team=data,env!=dev'.",
+)
+@click.option(
+    "--system-namespace",
+    default="kubedirector",
+    show_default=True,
+    help="Namespace of the apps every namespace may use (appCatalog: system).",
+)
+@click.option("--workers", default=4, show_default=True, help="Clusters reconciled at once.")
+@click.option(
+    "--action-concurrency",
+    default=8,
+    show_default=True,
+    help="In-container commands (setup, notifications) running at once.",
+)
+@click.option(
+    "--action-timeout",
+    default=600.0,
+    show_default=True,
+    help="Seconds an in-container command may run before it is reported as timed out.",
+)
+@click.option(
+    "--watch-timeout",
+    default=300.0,
+    show_default=True,
+    help="Seconds after which every watch is renewed (guards against silently stalled streams).",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Log debug messages.")
+def run(
+    kubeconfig: Path | None,
+    context: str | None,
+    namespaces: tuple[str, ...],
+    namespace_selector: str | None,
+    system_namespace: str,
+    workers: int,
+    action_concurrency: int,
+    action_timeout: float,
+    watch_timeout: float,
+    verbose: bool,
+) -> None:
+    """Run the operator: reconcile KubeDirectorClusters until interrupted."""
+    from kubedirector_core.runtime.operator import OperatorOptions, run_operator
+    from kubedirector_core.runtime.selectors import parse_selector
+
+    if namespace_selector is not None:
+        try:
+            parse_selector(namespace_selector)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--namespace-selector") from error
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    if not verbose:
+        logging.getLogger("kopf").setLevel(logging.WARNING)
+    options = OperatorOptions(
+        kubeconfig=kubeconfig,
+        context=context,
+        namespaces=namespaces,
+        namespace_selector=namespace_selector,
+        system_namespace=system_namespace,
+        workers=workers,
+        watch_server_timeout=watch_timeout,
+        runtime=RuntimeSettings(
+            action_concurrency=action_concurrency, action_timeout=action_timeout
+        ),
+    )
+    run_operator(options)

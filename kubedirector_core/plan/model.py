@@ -1,0 +1,169 @@
+"""The planner's inputs and outputs: plain, immutable data.
+
+The reconcile of one cluster is ``observe -> plan -> act``. ``runtime/``
+builds an :class:`Observed` from its watch-fed caches, calls
+:func:`kubedirector_core.plan.plan_cluster` (pure: no I/O, no clock, no
+randomness), and carries out the returned :class:`Plan`: it applies
+``objects`` with server-side apply, deletes ``deletions``, runs ``actions``
+in the members' containers, feeds each outcome back through
+:func:`kubedirector_core.plan.record_outcome`, writes ``status`` once if it
+changed, and emits ``events``.
+
+Progress that must survive an operator restart lives in the cluster's status
+(which members are configured, the per-member notification queue); an action
+carries an idempotency ``key`` that the in-container side records once done,
+so running an action twice (the operator killed after running it but before
+writing status) has the effect of running it once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from kubedirector_core.api import KubeDirectorApp, KubeDirectorCluster
+
+Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """Identifies one Kubernetes object the operator owns."""
+
+    api_version: str
+    kind: str
+    name: str
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class ObservedPod:
+    """What the planner needs to know about one member's pod."""
+
+    name: str
+    role_id: str
+    uid: str
+    node_name: str | None
+    phase: str | None
+    ready: bool
+    #: Identity of the running container: its containerID, or ``<pod uid>/<restartCount>``
+    #: where the runtime reports none (KWOK), so a restart is still noticed.
+    container_id: str | None
+    ip: str | None
+    deleting: bool = False
+
+
+@dataclass(frozen=True)
+class ObservedNode:
+    """A node's health as the planner sees it."""
+
+    name: str
+    ready: bool
+    unreachable: bool
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Everything the planner may look at for one reconcile of one cluster.
+
+    ``children`` holds the cluster's owned objects as observed (wire dicts
+    keyed by :class:`ObjectRef`); ``connections`` holds the connected
+    clusters, and the ``resourceVersion`` of connected ConfigMaps and Secrets
+    (never their data).
+    """
+
+    cluster: KubeDirectorCluster
+    app: KubeDirectorApp | None
+    now: datetime
+    pods: Mapping[str, ObservedPod] = field(default_factory=dict)
+    children: Mapping[ObjectRef, Manifest] = field(default_factory=dict)
+    nodes: Mapping[str, ObservedNode] = field(default_factory=dict)
+    connected_clusters: Mapping[str, KubeDirectorCluster] = field(default_factory=dict)
+    connected_config_versions: Mapping[str, str] = field(default_factory=dict)
+    #: The apps of the connected clusters, by connected cluster name (their configmeta
+    #: needs them); a connected cluster whose app is missing is left out, as the original does.
+    connected_apps: Mapping[str, KubeDirectorApp] = field(default_factory=dict)
+    #: Storage classes that exist, and the default one (for validation).
+    storage_classes: frozenset[str] = frozenset()
+    default_storage_class: str | None = None
+
+
+class ActionKind(StrEnum):
+    """Why an in-container action runs."""
+
+    CONFIGURE = "configure"
+    ADDNODES = "addnodes"
+    DELNODES = "delnodes"
+    RECONNECT = "reconnect"
+    PLUGIN = "plugin"
+
+
+@dataclass(frozen=True)
+class MemberAction:
+    """A command to run in one member's container.
+
+    ``stdin`` carries data the command needs (configmeta, generated files),
+    so nothing sensitive appears on a command line. ``key`` is unique per
+    intended effect; the command records it in the guest once it succeeded
+    and skips its work when the key is already recorded.
+    """
+
+    key: str
+    member: str
+    container: str
+    kind: ActionKind
+    command: tuple[str, ...]
+    stdin: str | None = None
+    timeout_seconds: float = 300.0
+    #: The plugin that asked for it (``kind == PLUGIN``), for status and Events.
+    plugin: str | None = None
+    #: The container (``ObservedPod.container_id``) the action was planned for; a
+    #: configure outcome records it as the container the member was configured in.
+    container_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ActionOutcome:
+    """What running a :class:`MemberAction` produced."""
+
+    action: MemberAction
+    exit_code: int | None
+    output_tail: str
+    #: Set when the command could not be run at all (exec refused, timed out).
+    error: str | None = None
+    #: True when the command was stopped after ``timeout_seconds``: for a configure
+    #: action this is a failure (``config error``), not a reason to retry at once.
+    timed_out: bool = False
+
+    @property
+    def succeeded(self) -> bool:
+        """True when the command ran and exited 0."""
+        return self.error is None and self.exit_code == 0
+
+
+@dataclass(frozen=True)
+class PlannedEvent:
+    """A Kubernetes Event a person should see."""
+
+    type: str  # "Normal" or "Warning"
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What should exist and what should happen next, for one cluster."""
+
+    objects: tuple[Manifest, ...] = ()
+    deletions: tuple[ObjectRef, ...] = ()
+    actions: tuple[MemberAction, ...] = ()
+    #: The complete desired ``status`` in wire form (camelCase).
+    status: Mapping[str, Any] = field(default_factory=dict)
+    events: tuple[PlannedEvent, ...] = ()
+    #: Ask to be reconciled again after this many seconds even if nothing changes
+    #: (e.g. waiting on an in-container action); ``None`` means only on change.
+    requeue_after: float | None = None

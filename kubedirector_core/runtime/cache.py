@@ -1,0 +1,330 @@
+"""Watch-fed caches: the operator's picture of the cluster, as plain dicts.
+
+Fed by kopf's watch events (``store_*`` on each event, ``drop_*`` on a
+deletion) and by the responses to the operator's own writes, so a reconcile
+never sees an older version of an object than one it wrote. Each entry keeps
+only what the reconcile needs: ``managedFields`` and kopf's annotations are
+dropped, Secrets keep only their names and versions, Pods become
+:class:`~kubedirector_core.plan.model.ObservedPod`.
+
+Only the event loop thread touches a :class:`Caches`; the reconcile workers
+get an immutable snapshot (:meth:`Caches.snapshot`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubedirector_core.plan.model import Manifest, ObjectRef, ObservedNode, ObservedPod
+from kubedirector_core.plan.names import label_value
+from kubedirector_core.runtime.objects import CLUSTER_LABEL, ROLE_LABEL, is_newer
+
+#: (namespace, name) of a KubeDirectorCluster.
+ClusterKey = tuple[str, str]
+#: (namespace, value of the cluster label) of a child object; see :func:`label_key`.
+LabelKey = tuple[str, str]
+
+_KOPF_PREFIX = "kopf.zalando.org/"
+
+
+def trim(body: Mapping[str, Any]) -> Manifest:
+    """A copy of ``body`` without ``managedFields`` and kopf's annotations."""
+    trimmed = dict(body)
+    metadata = dict(trimmed.get("metadata") or {})
+    metadata.pop("managedFields", None)
+    annotations = metadata.get("annotations")
+    if annotations and any(key.startswith(_KOPF_PREFIX) for key in annotations):
+        metadata["annotations"] = {
+            key: value for key, value in annotations.items() if not key.startswith(_KOPF_PREFIX)
+        }
+    trimmed["metadata"] = metadata
+    return trimmed
+
+
+def observed_pod(body: Mapping[str, Any]) -> ObservedPod:
+    """What the planner needs of a Pod (its main container is the first one)."""
+    metadata = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    containers = spec.get("containers") or [{}]
+    main = containers[0].get("name")
+    statuses = status.get("containerStatuses") or []
+    container = next((s for s in statuses if s.get("name") == main), None)
+    container_id: str | None = None
+    if container is not None:
+        container_id = container.get("containerID") or (
+            f"{metadata.get('uid')}/{container.get('restartCount', 0)}"
+        )
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
+    return ObservedPod(
+        name=metadata.get("name", ""),
+        role_id=(metadata.get("labels") or {}).get(ROLE_LABEL, ""),
+        uid=metadata.get("uid", ""),
+        node_name=spec.get("nodeName"),
+        phase=status.get("phase"),
+        ready=ready,
+        container_id=container_id,
+        ip=status.get("podIP"),
+        deleting=bool(metadata.get("deletionTimestamp")),
+    )
+
+
+def observed_node(body: Mapping[str, Any]) -> ObservedNode:
+    """A Node's readiness, reachability and labels."""
+    metadata = body.get("metadata") or {}
+    conditions = (body.get("status") or {}).get("conditions") or []
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+    taints = (body.get("spec") or {}).get("taints") or []
+    unreachable = any(t.get("key") == "node.kubernetes.io/unreachable" for t in taints)
+    return ObservedNode(
+        name=metadata.get("name", ""),
+        ready=ready,
+        unreachable=unreachable,
+        labels=dict(metadata.get("labels") or {}),
+    )
+
+
+def label_key(key: ClusterKey) -> LabelKey:
+    """How the children of cluster ``key`` are labelled (long names are shortened)."""
+    return (key[0], label_value(key[1]))
+
+
+def owning_cluster(body: Mapping[str, Any]) -> LabelKey | None:
+    """The label of the cluster a child object belongs to; ``None`` for strays."""
+    metadata = body.get("metadata") or {}
+    name = (metadata.get("labels") or {}).get(CLUSTER_LABEL)
+    namespace = metadata.get("namespace")
+    return (namespace, name) if name and namespace else None
+
+
+def ref_from_body(body: Mapping[str, Any]) -> ObjectRef:
+    """The :class:`ObjectRef` of a live object."""
+    metadata = body.get("metadata") or {}
+    return ObjectRef(body["apiVersion"], body["kind"], metadata["name"], metadata.get("namespace"))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one reconcile of one cluster may look at, copied out of the caches."""
+
+    key: ClusterKey
+    cluster: Manifest | None
+    app: Manifest | None
+    pods: Mapping[str, ObservedPod]
+    children: Mapping[ObjectRef, Manifest]
+    nodes: Mapping[str, ObservedNode]
+    connected_clusters: Mapping[str, Manifest]
+    connected_config_versions: Mapping[str, str]
+    storage_classes: frozenset[str]
+    default_storage_class: str | None
+
+
+@dataclass
+class Caches:
+    """Everything watched, keyed for the reconcile's lookups."""
+
+    system_namespace: str | None = None
+    clusters: dict[ClusterKey, Manifest] = field(default_factory=dict)
+    apps: dict[tuple[str, str], Manifest] = field(default_factory=dict)
+    #: Children and pods are filed under their cluster's :func:`label_key`.
+    children: dict[LabelKey, dict[ObjectRef, Manifest]] = field(default_factory=dict)
+    pods: dict[LabelKey, dict[str, ObservedPod]] = field(default_factory=dict)
+    pod_versions: dict[tuple[str, str], str] = field(default_factory=dict)
+    nodes: dict[str, ObservedNode] = field(default_factory=dict)
+    storage_classes: dict[str, bool] = field(default_factory=dict)
+    #: ``(namespace, "ConfigMap"|"Secret", name) -> resourceVersion`` (never their data).
+    config_versions: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    # -- clusters and apps --------------------------------------------------------
+
+    def store_cluster(self, body: Mapping[str, Any]) -> bool:
+        """Keep the cluster unless a later version is cached; True when stored."""
+        metadata = body.get("metadata") or {}
+        key = (metadata.get("namespace", ""), metadata.get("name", ""))
+        if not is_newer(body, self.clusters.get(key)):
+            return False
+        self.clusters[key] = trim(body)
+        return True
+
+    def drop_cluster(self, key: ClusterKey) -> None:
+        """Forget a deleted cluster."""
+        self.clusters.pop(key, None)
+
+    def store_app(self, body: Mapping[str, Any]) -> None:
+        """Keep an app definition."""
+        metadata = body.get("metadata") or {}
+        self.apps[(metadata.get("namespace", ""), metadata.get("name", ""))] = trim(body)
+
+    def drop_app(self, namespace: str, name: str) -> None:
+        """Forget a deleted app."""
+        self.apps.pop((namespace, name), None)
+
+    def app_for(self, namespace: str, name: str) -> Manifest | None:
+        """The app a cluster in ``namespace`` names: its own namespace's, else the system one."""
+        app = self.apps.get((namespace, name))
+        if app is None and self.system_namespace:
+            app = self.apps.get((self.system_namespace, name))
+        return app
+
+    def clusters_using_app(self, namespace: str, name: str) -> Iterator[ClusterKey]:
+        """The clusters that name the app ``namespace/name``."""
+        everywhere = namespace == self.system_namespace
+        for key, cluster in self.clusters.items():
+            if (everywhere or key[0] == namespace) and (cluster.get("spec") or {}).get(
+                "app"
+            ) == name:
+                yield key
+
+    def clusters_connected_to(self, namespace: str, kind: str, name: str) -> Iterator[ClusterKey]:
+        """The clusters whose ``spec.connections`` name this cluster, ConfigMap or Secret."""
+        field_name = {"KubeDirectorCluster": "clusters", "ConfigMap": "configmaps"}.get(
+            kind, "secrets"
+        )
+        for key, cluster in self.clusters.items():
+            if key[0] != namespace:
+                continue
+            connections = (cluster.get("spec") or {}).get("connections") or {}
+            if name in (connections.get(field_name) or []):
+                yield key
+
+    # -- children -----------------------------------------------------------------
+
+    def cluster_for(self, key: LabelKey) -> ClusterKey:
+        """The cluster whose children carry the label ``key`` (the label itself if unknown)."""
+        if (key[0], key[1]) in self.clusters:
+            return key
+        for cluster_key in self.clusters:
+            if cluster_key[0] == key[0] and label_value(cluster_key[1]) == key[1]:
+                return cluster_key
+        return key
+
+    def store_child(self, body: Mapping[str, Any]) -> LabelKey | None:
+        """Keep a child object under its cluster; return that cluster."""
+        key = owning_cluster(body)
+        if key is None:
+            return None
+        ref = ref_from_body(body)
+        children = self.children.setdefault(key, {})
+        if is_newer(body, children.get(ref)):
+            children[ref] = trim(body)
+        return key
+
+    def drop_child(self, body: Mapping[str, Any]) -> LabelKey | None:
+        """Forget a deleted child object; return its cluster."""
+        key = owning_cluster(body)
+        if key is not None:
+            children = self.children.get(key, {})
+            children.pop(ref_from_body(body), None)
+            if not children:
+                self.children.pop(key, None)
+        return key
+
+    def store_pod(self, body: Mapping[str, Any]) -> LabelKey | None:
+        """Keep a member's pod; return its cluster."""
+        key = owning_cluster(body)
+        if key is None:
+            return None
+        name = body["metadata"]["name"]
+        version_key = (key[0], name)
+        if not is_newer(
+            body, {"metadata": {"resourceVersion": self.pod_versions.get(version_key)}}
+        ):
+            return key
+        rv = (body.get("metadata") or {}).get("resourceVersion")
+        if rv:
+            self.pod_versions[version_key] = rv
+        self.pods.setdefault(key, {})[name] = observed_pod(body)
+        return key
+
+    def drop_pod(self, body: Mapping[str, Any]) -> LabelKey | None:
+        """Forget a deleted pod; return its cluster."""
+        key = owning_cluster(body)
+        if key is not None:
+            name = body["metadata"]["name"]
+            pods = self.pods.get(key, {})
+            pod = pods.get(name)
+            if pod is not None and pod.uid == (body.get("metadata") or {}).get("uid"):
+                pods.pop(name, None)
+                self.pod_versions.pop((key[0], name), None)
+            if not pods:
+                self.pods.pop(key, None)
+        return key
+
+    def clusters_on_node(self, node: str) -> Iterator[ClusterKey]:
+        """The clusters with a pod on ``node``."""
+        for key, pods in self.pods.items():
+            if any(pod.node_name == node for pod in pods.values()):
+                yield self.cluster_for(key)
+
+    def has_children(self, key: ClusterKey) -> bool:
+        """True while any child object or pod of the cluster is still cached."""
+        labelled = label_key(key)
+        return bool(self.children.get(labelled)) or bool(self.pods.get(labelled))
+
+    # -- cluster-scoped and connected objects -------------------------------------
+
+    def store_node(self, body: Mapping[str, Any]) -> bool:
+        """Keep a Node; True when its health (as the planner sees it) changed."""
+        node = observed_node(body)
+        previous = self.nodes.get(node.name)
+        self.nodes[node.name] = node
+        return previous is None or (previous.ready, previous.unreachable) != (
+            node.ready,
+            node.unreachable,
+        )
+
+    def store_storage_class(self, body: Mapping[str, Any]) -> None:
+        """Keep a StorageClass's name and whether it is the default."""
+        metadata = body.get("metadata") or {}
+        annotations = metadata.get("annotations") or {}
+        default = annotations.get("storageclass.kubernetes.io/is-default-class") == "true"
+        self.storage_classes[metadata.get("name", "")] = default
+
+    def store_config(self, body: Mapping[str, Any], kind: str) -> bool:
+        """Keep a ConfigMap's or Secret's version (only); True when it changed."""
+        metadata = body.get("metadata") or {}
+        key = (metadata.get("namespace", ""), kind, metadata.get("name", ""))
+        version = str(metadata.get("resourceVersion", ""))
+        changed = self.config_versions.get(key) != version
+        self.config_versions[key] = version
+        return changed
+
+    # -- the reconcile's view -----------------------------------------------------
+
+    def snapshot(self, key: ClusterKey) -> Snapshot:
+        """An immutable view of everything the reconcile of ``key`` may look at."""
+        namespace = key[0]
+        cluster = self.clusters.get(key)
+        spec = (cluster or {}).get("spec") or {}
+        app_name = spec.get("app")
+        connections = spec.get("connections") or {}
+        connected = {
+            name: self.clusters[(namespace, name)]
+            for name in connections.get("clusters") or []
+            if (namespace, name) in self.clusters
+        }
+        versions: dict[str, str] = {}
+        for kind, field_name in (("ConfigMap", "configmaps"), ("Secret", "secrets")):
+            for name in connections.get(field_name) or []:
+                version = self.config_versions.get((namespace, kind, name))
+                if version is not None:
+                    versions[f"{kind}/{name}"] = version
+        defaults = [name for name, is_default in self.storage_classes.items() if is_default]
+        return Snapshot(
+            key=key,
+            cluster=cluster,
+            app=self.app_for(namespace, app_name) if isinstance(app_name, str) else None,
+            pods=dict(self.pods.get(label_key(key), {})),
+            children=dict(self.children.get(label_key(key), {})),
+            nodes=dict(self.nodes),
+            connected_clusters=connected,
+            connected_config_versions=versions,
+            storage_classes=frozenset(self.storage_classes),
+            default_storage_class=sorted(defaults)[0] if defaults else None,
+        )

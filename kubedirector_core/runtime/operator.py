@@ -1,0 +1,328 @@
+"""The operator: kopf watches feed the caches, a coalescing queue feeds the reconciles.
+
+::
+
+    kopf watch streams ──▶ index handlers ─┐ (initial listings, before anything runs)
+                       └─▶ event handlers ─┴─▶ Caches ──▶ WorkQueue.mark(cluster)
+    workers ◀── WorkQueue.take() ──▶ Caches.snapshot() ──▶ Reconciler.reconcile (thread)
+            └── written objects back into the Caches, requeue_after ──▶ WorkQueue.mark_later
+
+Only ``kopf.on.event`` and ``kopf.index`` handlers are registered: kopf then
+writes nothing on the objects (no last-handled-configuration annotation, no
+progress, no finalizer of its own) and posts no Events. kopf holds every event
+handler back until the initial listing of every indexed resource is indexed,
+so the first reconcile of any cluster already sees all of its children.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import kopf
+from kubernetes import client
+
+from kubedirector_core.plugins import Hooks, load_hooks
+from kubedirector_core.runtime.cache import Caches, ClusterKey
+from kubedirector_core.runtime.connection import connection_info, load_configuration
+from kubedirector_core.runtime.kubeapi import KubeApi
+from kubedirector_core.runtime.objects import CLUSTER_LABEL
+from kubedirector_core.runtime.reconciler import Outcome, Planner, Reconciler, RuntimeSettings
+from kubedirector_core.runtime.selectors import LabelPredicate, parse_selector
+from kubedirector_core.runtime.workqueue import WorkQueue
+
+log = logging.getLogger(__name__)
+
+GROUP = "kubedirector.hpe.com"
+
+
+@dataclass(frozen=True)
+class OperatorOptions:
+    """What ``kubedirector run`` was asked to do."""
+
+    kubeconfig: Path | None = None
+    context: str | None = None
+    #: Watch only these namespaces; empty means every namespace.
+    namespaces: tuple[str, ...] = ()
+    #: Reconcile only clusters in namespaces whose labels match this selector.
+    namespace_selector: str | None = None
+    #: Where cluster-wide ("system") apps live.
+    system_namespace: str = "kubedirector"
+    #: Reconciles running at once (each cluster has at most one).
+    workers: int = 4
+    #: Seconds the API server keeps a watch open (kopf's default is unbounded: nolar/kopf#585).
+    watch_server_timeout: float = 300.0
+    runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
+
+
+def operator_settings(options: OperatorOptions) -> kopf.OperatorSettings:
+    """kopf's settings: bounded watches, no Event posting, no peering."""
+    settings = kopf.OperatorSettings()
+    settings.posting.enabled = False
+    settings.watching.server_timeout = int(options.watch_server_timeout)
+    settings.watching.client_timeout = options.watch_server_timeout + 30
+    settings.watching.connect_timeout = 30
+    settings.watching.reconnect_backoff = 1.0
+    settings.scanning.disabled = True
+    settings.peering.standalone = True
+    return settings
+
+
+class Operator:
+    """Caches, queue and reconciler, wired to kopf by :meth:`registry`."""
+
+    def __init__(
+        self,
+        options: OperatorOptions,
+        api: KubeApi,
+        hooks: Hooks,
+        *,
+        planner: Planner | None = None,
+    ) -> None:
+        self.options = options
+        self.api = api
+        self.caches = Caches(system_namespace=options.system_namespace)
+        self.reconciler = Reconciler(api, hooks, planner=planner, settings=options.runtime)
+        self.queue: WorkQueue[ClusterKey] | None = None
+        self._failures: dict[ClusterKey, int] = {}
+        self._selector: LabelPredicate | None = (
+            parse_selector(options.namespace_selector) if options.namespace_selector else None
+        )
+        self._threads = ThreadPoolExecutor(
+            max_workers=options.workers, thread_name_prefix="kd-reconcile"
+        )
+
+    # -- selection and marking ----------------------------------------------------
+
+    def selected(self, namespace: str) -> bool:
+        """True when clusters in ``namespace`` are this operator's to reconcile."""
+        if self.options.namespaces and namespace not in self.options.namespaces:
+            return False
+        if self._selector is not None:
+            return self._selector(self.caches.namespace_labels.get(namespace, {}))
+        return True
+
+    def mark(self, key: ClusterKey) -> None:
+        """Ask for a reconcile of the cluster ``key``."""
+        if self.queue is not None and self.selected(key[0]) and key in self.caches.clusters:
+            self.queue.mark(key)
+
+    # -- handlers -----------------------------------------------------------------
+
+    def registry(self, configuration: client.Configuration) -> kopf.OperatorRegistry:
+        """A kopf registry with this operator's login, index and event handlers."""
+        registry = kopf.OperatorRegistry()
+
+        @kopf.on.login(registry=registry)
+        async def login(**_: Any) -> kopf.ConnectionInfo:
+            return connection_info(configuration)
+
+        present = {CLUSTER_LABEL: kopf.PRESENT}
+        watched: list[tuple[tuple[str, ...], Mapping[str, Any] | None, Callable[..., None]]] = [
+            ((GROUP, "v1beta1", "kubedirectorclusters"), None, self._on_cluster),
+            ((GROUP, "v1beta1", "kubedirectorapps"), None, self._on_app),
+            (("apps", "v1", "statefulsets"), present, self._on_child),
+            (("", "v1", "services"), present, self._on_child),
+            (("", "v1", "persistentvolumeclaims"), present, self._on_child),
+            (("", "v1", "pods"), present, self._on_pod),
+            (("", "v1", "configmaps"), None, self._on_configmap),
+            (("", "v1", "secrets"), None, self._on_secret),
+            (("", "v1", "nodes"), None, self._on_node),
+            (("storage.k8s.io", "v1", "storageclasses"), None, self._on_storage_class),
+        ]
+        if self._selector is not None:
+            watched.append((("", "v1", "namespaces"), None, self._on_namespace))
+        for resource, labels, handler in watched:
+            _register(registry, resource, labels, handler)
+        return registry
+
+    def _on_cluster(self, kind: str | None, body: Mapping[str, Any]) -> None:
+        metadata = body["metadata"]
+        key = (metadata["namespace"], metadata["name"])
+        if kind == "DELETED":
+            self.caches.drop_cluster(key)
+            if self.queue is not None:
+                self.queue.forget(key)
+        elif self.caches.store_cluster(body):
+            self.mark(key)
+        for connected in list(
+            self.caches.clusters_connected_to(key[0], "KubeDirectorCluster", key[1])
+        ):
+            self.mark(connected)
+
+    def _on_app(self, kind: str | None, body: Mapping[str, Any]) -> None:
+        metadata = body["metadata"]
+        if kind == "DELETED":
+            self.caches.drop_app(metadata["namespace"], metadata["name"])
+        else:
+            self.caches.store_app(body)
+        for key in list(self.caches.clusters_using_app(metadata["namespace"], metadata["name"])):
+            self.mark(key)
+
+    def _on_child(self, kind: str | None, body: Mapping[str, Any]) -> None:
+        label = self.caches.drop_child(body) if kind == "DELETED" else self.caches.store_child(body)
+        if label is not None:
+            self.mark(self.caches.cluster_for(label))
+
+    def _on_pod(self, kind: str | None, body: Mapping[str, Any]) -> None:
+        label = self.caches.drop_pod(body) if kind == "DELETED" else self.caches.store_pod(body)
+        if label is not None:
+            self.mark(self.caches.cluster_for(label))
+
+    def _on_config(self, kind: str | None, body: Mapping[str, Any], what: str) -> None:
+        metadata = body["metadata"]
+        if kind == "DELETED":
+            self.caches.config_versions.pop((metadata["namespace"], what, metadata["name"]), None)
+        elif not self.caches.store_config(body, what):
+            return
+        for key in list(
+            self.caches.clusters_connected_to(metadata["namespace"], what, metadata["name"])
+        ):
+            self.mark(key)
+
+    def _on_configmap(self, kind: str | None, body: Mapping[str, Any]) -> None:
+        if CLUSTER_LABEL in (body["metadata"].get("labels") or {}):
+            self._on_child(kind, body)
+        self._on_config(kind, body, "ConfigMap")
+
+    def _on_secret(self, kind: str | None, body: Mapping[str, Any]) -> None:
+        # Only the name and version are kept: a Secret's data never reaches the caches.
+        self._on_config(kind, {"metadata": body["metadata"]}, "Secret")
+
+    def _on_node(self, kind: str | None, body: Mapping[str, Any]) -> None:
+        name = body["metadata"]["name"]
+        if kind == "DELETED":
+            self.caches.nodes.pop(name, None)
+        elif not self.caches.store_node(body):
+            return
+        for key in list(self.caches.clusters_on_node(name)):
+            self.mark(key)
+
+    def _on_storage_class(self, kind: str | None, body: Mapping[str, Any]) -> None:
+        if kind == "DELETED":
+            self.caches.storage_classes.pop(body["metadata"]["name"], None)
+        else:
+            self.caches.store_storage_class(body)
+
+    def _on_namespace(self, kind: str | None, body: Mapping[str, Any]) -> None:
+        name = body["metadata"]["name"]
+        labels = dict(body["metadata"].get("labels") or {})
+        if kind == "DELETED":
+            self.caches.namespace_labels.pop(name, None)
+            return
+        if self.caches.namespace_labels.get(name) == labels:
+            return
+        self.caches.namespace_labels[name] = labels
+        for key in list(self.caches.clusters):
+            if key[0] == name:
+                self.mark(key)
+
+    # -- the workers --------------------------------------------------------------
+
+    async def _work(self, queue: WorkQueue[ClusterKey]) -> None:
+        loop = asyncio.get_running_loop()
+        while (key := await queue.take()) is not None:
+            outcome: Outcome | None = None
+            try:
+                snapshot = self.caches.snapshot(key)
+                outcome = await loop.run_in_executor(
+                    self._threads, self.reconciler.reconcile, snapshot
+                )
+            except Exception:
+                log.exception("reconcile of %s/%s failed", *key)
+                outcome = Outcome(failed=True)
+            finally:
+                if outcome is not None:
+                    self._absorb(queue, key, outcome)
+                queue.done(key)
+
+    def _absorb(self, queue: WorkQueue[ClusterKey], key: ClusterKey, outcome: Outcome) -> None:
+        for body in outcome.written:
+            kind = body.get("kind")
+            if kind == "KubeDirectorCluster":
+                self.caches.store_cluster(body)
+            elif kind == "Pod":
+                self.caches.store_pod(body)
+            else:
+                self.caches.store_child(body)
+        if outcome.forget:
+            queue.forget(key)
+            self._failures.pop(key, None)
+            return
+        if outcome.failed:
+            failures = self._failures[key] = self._failures.get(key, 0) + 1
+            backoff = min(self.options.runtime.error_backoff * 2 ** (failures - 1), 300.0)
+            delay = min(outcome.requeue_after or backoff, backoff)
+            queue.mark_later(key, delay)
+            return
+        self._failures.pop(key, None)
+        if outcome.requeue_after is not None:
+            queue.mark_later(key, outcome.requeue_after)
+
+    async def run(self, stop_flag: asyncio.Event | None = None) -> None:
+        """Run until ``stop_flag`` is set or a signal stops kopf."""
+        configuration = self.api.api_client.configuration
+        self.queue = queue = WorkQueue[ClusterKey]()
+        workers = [asyncio.create_task(self._work(queue)) for _ in range(self.options.workers)]
+        namespaces = list(self.options.namespaces)
+        try:
+            await kopf.operator(
+                registry=self.registry(configuration),
+                settings=operator_settings(self.options),
+                standalone=True,
+                clusterwide=not namespaces,
+                namespaces=namespaces,
+                stop_flag=stop_flag,
+            )
+        finally:
+            await queue.close()
+            for worker in workers:
+                worker.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            self.reconciler.close()
+            self._threads.shutdown(wait=False, cancel_futures=True)
+
+
+def _register(
+    registry: kopf.OperatorRegistry,
+    resource: tuple[str, ...],
+    labels: Mapping[str, Any] | None,
+    handler: Callable[[str | None, Mapping[str, Any]], None],
+) -> None:
+    """Register ``handler`` for ``resource``: as an index (initial listing) and on every event."""
+    group, version, plural = resource
+    name = plural
+
+    async def index(event: Mapping[str, Any] | None = None, body: Any = None, **_: Any) -> bool:
+        raw = event.get("object") if event else None
+        handler("LISTED", raw if isinstance(raw, Mapping) else dict(body))
+        return True
+
+    async def on_event(event: Mapping[str, Any], **_: Any) -> None:
+        handler(event.get("type"), event["object"])
+
+    kopf.index(group, version, plural, id=f"{name}-index", labels=labels, registry=registry)(index)
+    kopf.on.event(group, version, plural, id=f"{name}-event", labels=labels, registry=registry)(
+        on_event
+    )
+
+
+def build_operator(options: OperatorOptions, *, planner: Planner | None = None) -> Operator:
+    """Load the credentials and plugins and assemble an :class:`Operator`."""
+    configuration = load_configuration(options.kubeconfig, options.context)
+    api = KubeApi(client.ApiClient(configuration))
+    return Operator(options, api, load_hooks(), planner=planner)
+
+
+def run_operator(options: OperatorOptions) -> None:
+    """Run the operator in this process until SIGINT/SIGTERM."""
+    operator = build_operator(options)
+    try:
+        asyncio.run(operator.run())
+    finally:
+        operator.api.api_client.close()  # type: ignore[no-untyped-call]

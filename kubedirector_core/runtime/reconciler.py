@@ -1,0 +1,526 @@
+"""One reconcile of one cluster: observe, plan, act.
+
+:meth:`Reconciler.reconcile` runs in a worker thread on a
+:class:`~kubedirector_core.runtime.cache.Snapshot` and returns what the
+caches must learn from its own writes. In order, it:
+
+1. removes every child and then the finalizer of a cluster being deleted;
+2. adds the finalizer to a cluster that lacks it;
+3. builds :class:`~kubedirector_core.plan.model.Observed` and calls the planner;
+4. applies the planned objects that differ from the live ones, deletes the
+   planned deletions, runs the in-container actions (bounded concurrency,
+   each with a timeout) and feeds each outcome to ``record_outcome``;
+5. writes the status once, only if it changed, then posts the planned Events.
+
+Failures stay with their cluster: a hook error, an invalid cluster, a refused
+write or a failed command becomes a condition in that cluster's status and a
+Warning Event (posted once, when the condition appears or changes), never an
+exception that stops the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import pydantic
+from kubernetes import client
+
+from kubedirector_core.api import KubeDirectorApp, KubeDirectorCluster
+from kubedirector_core.errors import PluginError
+from kubedirector_core.plan.model import (
+    ActionOutcome,
+    Manifest,
+    MemberAction,
+    Observed,
+    Plan,
+    PlannedEvent,
+)
+from kubedirector_core.plan.names import label_value
+from kubedirector_core.plugins import Hooks, PluginFailure
+from kubedirector_core.runtime.cache import Snapshot
+from kubedirector_core.runtime.drift import AppliedMemory, fingerprint
+from kubedirector_core.runtime.kubeapi import ApiError, KubeApi
+from kubedirector_core.runtime.objects import (
+    CHILD_KINDS,
+    CLUSTER_LABEL,
+    COMPONENT,
+    EVENT,
+    FINALIZER,
+    KUBEDIRECTOR_CLUSTER,
+    ref_of,
+)
+from kubedirector_core.runtime.podexec import ExecError, exec_in_pod
+from kubedirector_core.runtime.statuspatch import has_condition, merge_patch, with_condition
+
+log = logging.getLogger(__name__)
+
+#: Conditions only the runtime sets (the planner reports plugin failures itself); a
+#: planned status never carries them over, so they vanish once the cause is fixed.
+RUNTIME_CONDITIONS = frozenset({"ApplyFailed", "ReconcileFailed"})
+#: How much of a command's output is kept for the member's status.
+OUTPUT_TAIL = 4096
+
+
+class Planner(Protocol):
+    """The two functions of :mod:`kubedirector_core.plan` the runtime calls."""
+
+    def plan_cluster(self, observed: Observed, hooks: Hooks) -> Plan:
+        """Compute the plan for one cluster."""
+        ...
+
+    def record_outcome(
+        self, status: Mapping[str, Any], outcome: ActionOutcome, now: datetime
+    ) -> Mapping[str, Any]:
+        """Fold an action's outcome into the status."""
+        ...
+
+
+class _PlanModule:
+    """The real planner, imported when first used."""
+
+    def plan_cluster(self, observed: Observed, hooks: Hooks) -> Plan:
+        from kubedirector_core import plan
+
+        result: Plan = plan.plan_cluster(observed, hooks)  # type: ignore[attr-defined,unused-ignore]
+        return result
+
+    def record_outcome(
+        self, status: Mapping[str, Any], outcome: ActionOutcome, now: datetime
+    ) -> Mapping[str, Any]:
+        from kubedirector_core import plan
+
+        result: Mapping[str, Any] = plan.record_outcome(status, outcome, now)  # type: ignore[attr-defined,unused-ignore]
+        return result
+
+
+def default_planner() -> Planner:
+    """The planner of :mod:`kubedirector_core.plan`."""
+    return _PlanModule()
+
+
+@dataclass(frozen=True)
+class RuntimeSettings:
+    """How the runtime acts; the defaults suit a production operator."""
+
+    #: In-container commands running at once, over all clusters.
+    action_concurrency: int = 8
+    #: The longest any in-container command may run (caps the planner's own timeout).
+    action_timeout: float = 600.0
+    #: Retry a cluster whose reconcile failed after this many seconds (doubling to 300).
+    error_backoff: float = 5.0
+    #: Reported as the Events' reporting instance.
+    instance: str = field(default_factory=socket.gethostname)
+
+
+@dataclass
+class Outcome:
+    """What a reconcile hands back to the event loop."""
+
+    #: Objects as the server returned them after the operator's writes, for the caches.
+    written: list[Manifest] = field(default_factory=list)
+    requeue_after: float | None = None
+    #: The cluster is gone for good: drop its queue entries.
+    forget: bool = False
+    failed: bool = False
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _strip_none(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _strip_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_strip_none(v) for v in value]
+    return value
+
+
+def _tail(stdout: str, stderr: str) -> str:
+    text = stdout + (
+        ("\n" if stdout and not stdout.endswith("\n") else "") + stderr if stderr else ""
+    )
+    return text[-OUTPUT_TAIL:]
+
+
+class Reconciler:
+    """Carries out reconciles; shared by the worker threads."""
+
+    def __init__(
+        self,
+        api: KubeApi,
+        hooks: Hooks,
+        *,
+        planner: Planner | None = None,
+        settings: RuntimeSettings | None = None,
+        exec_client: Callable[[], client.ApiClient] | None = None,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.api = api
+        self.hooks = hooks
+        self.planner = planner or default_planner()
+        self.settings = settings or RuntimeSettings()
+        self.clock = clock
+        self.memory = AppliedMemory()
+        self._status_memory: dict[tuple[str, str], tuple[str, str]] = {}
+        self._status_lock = threading.Lock()
+        self._actions = ThreadPoolExecutor(
+            max_workers=self.settings.action_concurrency, thread_name_prefix="kd-action"
+        )
+        self._exec_client_factory = exec_client
+        self._exec_clients: list[client.ApiClient] = []
+        self._local = threading.local()
+
+    def close(self) -> None:
+        """Stop the action threads and close the connections they opened."""
+        self._actions.shutdown(wait=False, cancel_futures=True)
+        for api_client in self._exec_clients:
+            api_client.close()  # type: ignore[no-untyped-call]
+
+    # -- the reconcile ------------------------------------------------------------
+
+    def reconcile(self, snapshot: Snapshot) -> Outcome:
+        """Reconcile the cluster of ``snapshot``; never raises for the cluster's own faults."""
+        body = snapshot.cluster
+        if body is None:
+            return Outcome(forget=True)
+        outcome = Outcome()
+        metadata = body.get("metadata") or {}
+        if metadata.get("deletionTimestamp"):
+            return self._remove(snapshot, body)
+        if FINALIZER not in (metadata.get("finalizers") or []):
+            body = self._add_finalizer(body)
+            outcome.written.append(body)
+        status = dict(body.get("status") or {})
+        now = self.clock()
+        generation = metadata.get("generation")
+        try:
+            cluster = KubeDirectorCluster.from_wire(body)
+        except pydantic.ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            condition = _condition(
+                "ReconcileFailed", "InvalidCluster", f"{where}: {first['msg']}", now, generation
+            )
+            return self._report(snapshot, body, status, condition, outcome, retry=None)
+        observed = Observed(
+            cluster=cluster,
+            app=_app(snapshot.app),
+            now=now,
+            pods=snapshot.pods,
+            children=snapshot.children,
+            nodes=snapshot.nodes,
+            connected_clusters=_connected(snapshot.connected_clusters),
+            connected_config_versions=snapshot.connected_config_versions,
+            storage_classes=snapshot.storage_classes,
+            default_storage_class=snapshot.default_storage_class,
+        )
+        try:
+            plan = self.planner.plan_cluster(observed, self.hooks)
+        except PluginError as error:
+            failure = PluginFailure.from_error(error)
+            condition = failure.condition(now=now, observed_generation=generation)
+            condition["reason"] = failure.EVENT_REASON
+            return self._report(snapshot, body, status, condition, outcome, retry=60.0)
+        return self._act(snapshot, body, plan, outcome)
+
+    def _act(self, snapshot: Snapshot, body: Manifest, plan: Plan, outcome: Outcome) -> Outcome:
+        namespace = snapshot.key[0]
+        failures: list[str] = []
+        for manifest in plan.objects:
+            ref = ref_of(manifest, namespace)
+            if self.memory.is_converged(ref, manifest, snapshot.children.get(ref)):
+                continue
+            try:
+                returned = self.api.apply(manifest, ref.namespace)
+            except (ApiError, KeyError) as error:
+                failures.append(f"{ref.kind} {ref.name}: {error}")
+                continue
+            self.memory.record(ref, manifest, returned)
+            outcome.written.append(returned)
+        for ref in plan.deletions:
+            live = snapshot.children.get(ref)
+            if live is not None and (live.get("metadata") or {}).get("deletionTimestamp"):
+                continue
+            try:
+                self.api.delete(ref)
+            except ApiError as error:
+                failures.append(f"deleting {ref.kind} {ref.name}: {error}")
+            self.memory.forget(ref)
+
+        now = self.clock()
+        status: Mapping[str, Any] = _without_runtime_conditions(plan.status)
+        for action_outcome in self._run_actions(snapshot, plan.actions):
+            status = self.planner.record_outcome(status, action_outcome, now)
+        events = list(plan.events)
+        if failures:
+            message = "; ".join(failures)[:1024]
+            condition = _condition(
+                "ApplyFailed", "ApplyFailed", message, now, body["metadata"].get("generation")
+            )
+            if not has_condition(body.get("status"), condition):
+                events.append(PlannedEvent("Warning", "ApplyFailed", message))
+            status = with_condition(status, condition)
+            outcome.requeue_after = self.settings.error_backoff
+        self._write_status(snapshot, body, status, outcome)
+        self._post_events(body, events)
+        if plan.requeue_after is not None:
+            outcome.requeue_after = min(
+                outcome.requeue_after or plan.requeue_after, plan.requeue_after
+            )
+        return outcome
+
+    # -- failures the runtime reports itself --------------------------------------
+
+    def _report(
+        self,
+        snapshot: Snapshot,
+        body: Manifest,
+        status: dict[str, Any],
+        condition: dict[str, Any],
+        outcome: Outcome,
+        *,
+        retry: float | None,
+    ) -> Outcome:
+        events = []
+        if not has_condition(status, condition):
+            events.append(PlannedEvent("Warning", condition["reason"], condition["message"]))
+        self._write_status(snapshot, body, with_condition(status, condition), outcome)
+        self._post_events(body, events)
+        outcome.requeue_after = retry
+        outcome.failed = retry is not None
+        return outcome
+
+    # -- in-container actions -----------------------------------------------------
+
+    def _run_actions(
+        self, snapshot: Snapshot, actions: tuple[MemberAction, ...]
+    ) -> list[ActionOutcome]:
+        by_member: dict[str, list[MemberAction]] = {}
+        for action in actions:
+            pod = snapshot.pods.get(action.member)
+            if pod is None or pod.deleting:
+                log.info("skipping %s in %s: the pod is not there", action.kind, action.member)
+                continue
+            by_member.setdefault(action.member, []).append(action)
+        futures = [
+            self._actions.submit(self._run_in_order, snapshot.key[0], member_actions)
+            for member_actions in by_member.values()
+        ]
+        done = [outcome for future in futures for outcome in future.result()]
+        order = {action.key: index for index, action in enumerate(actions)}
+        return sorted(done, key=lambda outcome: order.get(outcome.action.key, 0))
+
+    def _run_in_order(self, namespace: str, actions: list[MemberAction]) -> list[ActionOutcome]:
+        outcomes = []
+        for action in actions:
+            outcome = self._run_action(namespace, action)
+            outcomes.append(outcome)
+            if not outcome.succeeded:
+                break
+        return outcomes
+
+    def _exec_api(self) -> client.ApiClient:
+        # kubernetes.stream swaps the ApiClient's request method while it runs, so
+        # each action thread execs through an ApiClient of its own.
+        api_client: client.ApiClient | None = getattr(self._local, "api_client", None)
+        if api_client is None:
+            factory = self._exec_client_factory
+            api_client = (
+                factory() if factory else client.ApiClient(self.api.api_client.configuration)
+            )
+            self._local.api_client = api_client
+            self._exec_clients.append(api_client)
+        return api_client
+
+    def _run_action(self, namespace: str, action: MemberAction) -> ActionOutcome:
+        timeout = min(action.timeout_seconds, self.settings.action_timeout)
+        log.info("running %s (%s) in %s/%s", action.kind, action.key, namespace, action.member)
+        try:
+            result = exec_in_pod(
+                self._exec_api(),
+                namespace,
+                action.member,
+                action.command,
+                container=action.container,
+                stdin=action.stdin,
+                timeout=timeout,
+            )
+        except ExecError as error:
+            log.warning("%s in %s/%s failed: %s", action.kind, namespace, action.member, error)
+            return ActionOutcome(action, None, "", error=str(error))
+        except Exception as error:  # a broken connection must not take the worker down
+            log.exception("%s in %s/%s could not run", action.kind, namespace, action.member)
+            return ActionOutcome(action, None, "", error=f"exec failed: {error}")
+        return ActionOutcome(action, result.exit_code, _tail(result.stdout, result.stderr))
+
+    # -- writes -------------------------------------------------------------------
+
+    def _write_status(
+        self, snapshot: Snapshot, body: Manifest, status: Mapping[str, Any], outcome: Outcome
+    ) -> None:
+        desired = _strip_none(dict(status))
+        current = body.get("status") or {}
+        remembered = self._status_memory.get(snapshot.key)
+        if remembered == (fingerprint(desired), fingerprint(current)):
+            return  # the server already stores what it made of this status
+        patch = merge_patch(current, desired)
+        if patch is None:
+            return
+        namespace, name = snapshot.key
+        try:
+            returned = self.api.merge_patch(
+                KUBEDIRECTOR_CLUSTER, name, namespace, {"status": patch}, subresource="status"
+            )
+        except ApiError as error:
+            if error.status != 404:
+                log.error("could not write the status of %s/%s: %s", namespace, name, error)
+                outcome.requeue_after = self.settings.error_backoff
+            return
+        self._status_memory[snapshot.key] = (
+            fingerprint(desired),
+            fingerprint(returned.get("status") or {}),
+        )
+        outcome.written.append(returned)
+
+    def _post_events(self, body: Manifest, events: list[PlannedEvent]) -> None:
+        metadata = body["metadata"]
+        for event in events:
+            stamp = self.clock().strftime("%Y-%m-%dT%H:%M:%SZ")
+            try:
+                self.api.create(
+                    EVENT,
+                    metadata["namespace"],
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Event",
+                        "metadata": {"generateName": f"{metadata['name'][:200]}."},
+                        "involvedObject": {
+                            "apiVersion": body["apiVersion"],
+                            "kind": body["kind"],
+                            "name": metadata["name"],
+                            "namespace": metadata["namespace"],
+                            "uid": metadata.get("uid"),
+                        },
+                        "type": event.type,
+                        "reason": event.reason,
+                        "message": event.message[:1024],
+                        "source": {"component": COMPONENT},
+                        "reportingComponent": COMPONENT,
+                        "reportingInstance": self.settings.instance,
+                        "firstTimestamp": stamp,
+                        "lastTimestamp": stamp,
+                        "count": 1,
+                    },
+                )
+            except ApiError as error:
+                log.warning(
+                    "could not post Event %s for %s: %s", event.reason, metadata["name"], error
+                )
+
+    def _add_finalizer(self, body: Manifest) -> Manifest:
+        metadata = body["metadata"]
+        finalizers = [*(metadata.get("finalizers") or []), FINALIZER]
+        returned: Manifest = self.api.merge_patch(
+            KUBEDIRECTOR_CLUSTER,
+            metadata["name"],
+            metadata["namespace"],
+            {
+                "metadata": {
+                    "finalizers": finalizers,
+                    "resourceVersion": metadata["resourceVersion"],
+                }
+            },
+            retry_conflicts=False,
+        )
+        return returned
+
+    # -- deletion -----------------------------------------------------------------
+
+    def _remove(self, snapshot: Snapshot, body: Manifest) -> Outcome:
+        metadata = body["metadata"]
+        finalizers = metadata.get("finalizers") or []
+        if FINALIZER not in finalizers:
+            return Outcome()
+        namespace, name = snapshot.key
+        selector = f"{CLUSTER_LABEL}={label_value(name)}"
+        remaining = 0
+        for kind in CHILD_KINDS:
+            for child in self.api.list(kind, namespace, label_selector=selector):
+                remaining += 1
+                child_meta = child.get("metadata") or {}
+                if child_meta.get("deletionTimestamp"):
+                    continue
+                ref = ref_of(
+                    {**child, "apiVersion": kind.api_version, "kind": kind.kind}, namespace
+                )
+                self.api.delete(ref)
+                self.memory.forget(ref)
+        if remaining:
+            log.info("%s/%s: waiting for %d children to go", namespace, name, remaining)
+            return Outcome(requeue_after=1.0)
+        self.api.merge_patch(
+            KUBEDIRECTOR_CLUSTER,
+            name,
+            namespace,
+            {
+                "metadata": {
+                    "finalizers": [f for f in finalizers if f != FINALIZER],
+                    "resourceVersion": metadata["resourceVersion"],
+                }
+            },
+            retry_conflicts=False,
+        )
+        self._status_memory.pop(snapshot.key, None)
+        log.info("%s/%s: every child removed", namespace, name)
+        return Outcome(forget=True)
+
+
+def _condition(
+    kind: str, reason: str, message: str, now: datetime, generation: int | None
+) -> dict[str, Any]:
+    condition: dict[str, Any] = {
+        "type": kind,
+        "status": "True",
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    if generation is not None:
+        condition["observedGeneration"] = generation
+    return condition
+
+
+def _without_runtime_conditions(status: Mapping[str, Any]) -> dict[str, Any]:
+    conditions = status.get("conditions")
+    if not conditions:
+        return dict(status)
+    kept = [c for c in conditions if c.get("type") not in RUNTIME_CONDITIONS]
+    return {**status, "conditions": kept}
+
+
+def _app(body: Manifest | None) -> KubeDirectorApp | None:
+    if body is None:
+        return None
+    try:
+        return KubeDirectorApp.from_wire(body)
+    except pydantic.ValidationError:
+        log.warning("app %s does not validate", (body.get("metadata") or {}).get("name"))
+        return None
+
+
+def _connected(bodies: Mapping[str, Manifest]) -> dict[str, KubeDirectorCluster]:
+    connected = {}
+    for name, body in bodies.items():
+        try:
+            connected[name] = KubeDirectorCluster.from_wire(body)
+        except pydantic.ValidationError:
+            continue
+    return connected

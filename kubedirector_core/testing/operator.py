@@ -1,0 +1,180 @@
+"""pytest fixture: the operator as a subprocess against the local control plane.
+
+* ``operator`` (function): starts ``python -m kubedirector_core run`` watching
+  the test's ``namespace``, with its own identity
+  (``system:serviceaccount:kubedirector:operator``, bound to cluster-admin) so
+  that what it writes can be told apart from what the test writes. Its log
+  goes to a file that is printed when the test fails. ``kill()`` sends
+  SIGKILL (as a crash would), ``restart()`` starts it again, and the process
+  is always stopped at the end.
+
+Mark such tests with ``@pytest.mark.controlplane``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Generator, Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from kubedirector_core.devcluster.cluster import ControlPlane
+
+__all__ = [
+    "OPERATOR_USER",
+    "OperatorProcess",
+    "operator",
+    "pytest_runtest_makereport",
+    "wait_until",
+]
+
+#: The identity the fixture's operator uses (a service account's user name).
+OPERATOR_USER = "system:serviceaccount:kubedirector:operator"
+_BINDING = "kubedirector-operator-test"
+
+
+class OperatorProcess:
+    """One operator subprocess at a time, with its log file."""
+
+    def __init__(
+        self,
+        kubeconfig: Path,
+        namespaces: Sequence[str],
+        log_path: Path,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.kubeconfig = kubeconfig
+        self.namespaces = list(namespaces)
+        self.log_path = log_path
+        self.extra_args = list(extra_args)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def command(self) -> list[str]:
+        """The command line that starts the operator."""
+        command = [sys.executable, "-m", "kubedirector_core", "run"]
+        command += ["--kubeconfig", str(self.kubeconfig)]
+        for namespace in self.namespaces:
+            command += ["--namespace", namespace]
+        return command + self.extra_args
+
+    def start(self) -> None:
+        """Start the operator (it must not be running); its output is appended to the log."""
+        assert not self.running, "the operator is already running"
+        self.starts += 1
+        with self.log_path.open("ab") as log:
+            log.write(f"\n===== start {self.starts}: {' '.join(self.command())}\n".encode())
+            log.flush()
+            self.process = subprocess.Popen(
+                self.command(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+
+    @property
+    def running(self) -> bool:
+        """True while the process is alive."""
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the operator, as a crash or an evicted pod would, and reap it."""
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+            self.process = None
+
+    def stop(self) -> None:
+        """Stop the operator politely (SIGTERM), then forcefully if it lingers."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=30)
+        self.process = None
+
+    def restart(self) -> None:
+        """Kill the operator (if running) and start it again."""
+        self.kill()
+        self.start()
+
+    def log(self) -> str:
+        """Everything the operator printed so far."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the item, so fixtures can tell whether the test failed."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
+
+
+def _grant_operator(control_plane: ControlPlane) -> Path:
+    control_plane.kubectl(
+        "create",
+        "clusterrolebinding",
+        _BINDING,
+        "--clusterrole=cluster-admin",
+        f"--user={OPERATOR_USER}",
+        check=False,
+    )
+    return control_plane.kubeconfig_for(OPERATOR_USER)
+
+
+@pytest.fixture
+def operator(
+    control_plane: ControlPlane,
+    namespace: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[OperatorProcess]:
+    """The operator running against the test's namespace; always stopped afterwards."""
+    control_plane.kubectl("apply", "--server-side", "-f", str(_crds_dir()))
+    process = OperatorProcess(
+        _grant_operator(control_plane),
+        [namespace],
+        tmp_path / "operator.log",
+        extra_args=getattr(request, "param", ()),
+    )
+    process.start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            sys.stderr.write(f"\n----- operator log ({process.log_path}) -----\n")
+            sys.stderr.write(process.log()[-20000:])
+
+
+def _crds_dir() -> Path:
+    return Path(__file__).resolve().parents[2] / "deploy" / "crds"
+
+
+def wait_until(
+    what: str, condition: object, timeout: float = 60.0, interval: float = 0.25
+) -> object:
+    """Poll ``condition()`` until it is truthy and return it; fail the test naming ``what``."""
+    assert callable(condition)
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)

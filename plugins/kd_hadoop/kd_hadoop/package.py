@@ -1,0 +1,60 @@
+"""The files the plugin ships: its setup package and its catalog.
+
+The setup package is a deterministic ``.tgz`` of ``kd_hadoop/setup/`` (the
+``startscript`` in KubeDirector's new layout and the ``kd-hadoop`` helper).
+Build it into an image with ``python -m kd_hadoop.package OUT.tgz``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import sys
+import tarfile
+from importlib.resources import files
+from pathlib import Path
+
+#: The files of the setup package, with their modes.
+SETUP_FILES = {"startscript": 0o755, "kd-hadoop": 0o755}
+
+
+def setup_file(name: str) -> str:
+    """The text of one file of the setup package."""
+    return files("kd_hadoop").joinpath("setup", name).read_text(encoding="utf-8")
+
+
+def setup_package() -> bytes:
+    """The setup package as gzip'd tar bytes, identical for identical sources."""
+    buffer = io.BytesIO()
+    # The gzip header carries a timestamp: pin it, or the bytes depend on the clock.
+    with (
+        gzip.GzipFile(filename="", fileobj=buffer, mode="wb", mtime=0) as compressed,
+        tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive,
+    ):
+        for name, mode in sorted(SETUP_FILES.items()):
+            data = setup_file(name).encode("utf-8")
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), mode, 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def catalog_path() -> Path:
+    """The folder of the plugin's catalog: the ``hadoop3`` app and an example cluster."""
+    return Path(str(files("kd_hadoop").joinpath("catalog")))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write the setup package to the path given."""
+    arguments = sys.argv[1:] if argv is None else argv
+    if len(arguments) != 1:
+        print("usage: python -m kd_hadoop.package OUT.tgz", file=sys.stderr)
+        return 2
+    Path(arguments[0]).write_bytes(setup_package())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

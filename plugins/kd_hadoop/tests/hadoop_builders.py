@@ -1,0 +1,75 @@
+"""Apps, clusters and members for kd-hadoop's tests, built from the plugin's own catalog."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kd_hadoop.package import catalog_path
+
+import kubedirector_core as kd
+
+DOMAIN = "kdhs-abcde.ns1.svc.cluster.local"
+
+
+def _document(name: str) -> dict[str, Any]:
+    loaded = yaml.safe_load((Path(catalog_path()) / name).read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def app_wire() -> dict[str, Any]:
+    """The hadoop3 app as written in the catalog."""
+    return _document("hadoop3.yaml")
+
+
+def app() -> kd.KubeDirectorApp:
+    """The hadoop3 app."""
+    return kd.KubeDirectorApp.from_wire(app_wire())
+
+
+def cluster_wire(**members: int) -> dict[str, Any]:
+    """The example cluster, with member counts changed by role id (``datanode=4``)."""
+    document = copy.deepcopy(_document("hadoop3-example-cluster.yaml"))
+    for role in document["spec"]["roles"]:
+        if role["id"] in members:
+            role["members"] = members[role["id"]]
+    return document
+
+
+def cluster(
+    replication: int | str | None = 2,
+    memory: dict[str, str] | None = None,
+    **members: int,
+) -> kd.KubeDirectorCluster:
+    """The example cluster with member counts, replication and memory limits changed."""
+    document = cluster_wire(**members)
+    annotations = document["metadata"].setdefault("annotations", {})
+    if replication is None:
+        annotations.pop("kd-hadoop/dfs.replication", None)
+    else:
+        annotations["kd-hadoop/dfs.replication"] = str(replication)
+    for role in document["spec"]["roles"]:
+        if memory and role["id"] in memory:
+            role["resources"]["limits"]["memory"] = memory[role["id"]]
+    return kd.KubeDirectorCluster.from_wire(document)
+
+
+def member(role: str, ordinal: int = 0, name: str = "hadoop-example") -> kd.Member:
+    """A member as the core names it: ``<cluster>-<role>-<ordinal>`` in the headless domain."""
+    pod = f"{name}-{role}-{ordinal}"
+    return kd.Member(name=pod, role=role, ordinal=ordinal, hostname=f"{pod}.{DOMAIN}")
+
+
+def fqdn(role: str, ordinal: int) -> str:
+    """The hostname of a member of the example cluster."""
+    return member(role, ordinal).hostname
+
+
+def role_of(cluster: kd.KubeDirectorCluster, role_id: str) -> kd.ClusterRole:
+    """The cluster's spec of ``role_id``."""
+    role = cluster.role(role_id)
+    assert role is not None
+    return role

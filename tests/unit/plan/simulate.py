@@ -1,0 +1,167 @@
+"""A tiny stand-in for the runtime: pods follow StatefulSets, actions "run" in memory.
+
+It does what ``runtime/`` promises to do with a :class:`Plan` and nothing
+more: pods 0..replicas-1 of each StatefulSet exist and run; each action is
+run against a per-pod set of done keys (as the guest script keeps them),
+its outcome is folded in with ``record_outcome``, and the status is written
+back into the cluster. ``calls`` lists what really ran in each member
+(skips of done keys excluded), which is what a recording startscript sees.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from kubedirector_core.api import KubeDirectorApp, KubeDirectorCluster
+from kubedirector_core.plan import (
+    ActionKind,
+    ActionOutcome,
+    MemberAction,
+    Observed,
+    ObservedPod,
+    Plan,
+    plan_cluster,
+    record_outcome,
+)
+from kubedirector_core.plan.names import ROLE_LABEL
+from kubedirector_core.plugins import Hooks
+
+START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+Runner = Callable[[MemberAction], ActionOutcome]
+
+
+def succeed(action: MemberAction) -> ActionOutcome:
+    """Every action exits 0."""
+    return ActionOutcome(action=action, exit_code=0, output_tail="ok")
+
+
+@dataclass
+class Call:
+    """An action that really ran in a member (not skipped by its done key)."""
+
+    member: str
+    kind: ActionKind
+    key: str
+    arguments: tuple[str, ...]
+
+
+@dataclass
+class Sim:
+    """A cluster reconciled by a simulated runtime."""
+
+    app: KubeDirectorApp
+    cluster: dict[str, Any]
+    hooks: Hooks
+    runner: Runner = succeed
+    persistent: bool = False
+    pods: dict[str, ObservedPod] = field(default_factory=dict)
+    done: dict[str, set[str]] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    plans: list[Plan] = field(default_factory=list)
+    restarts: dict[str, int] = field(default_factory=dict)
+    now: datetime = START
+
+    def observed(self) -> Observed:
+        """The observation the runtime would build now."""
+        return Observed(
+            cluster=KubeDirectorCluster.from_wire(self.cluster),
+            app=self.app,
+            now=self.now,
+            pods=dict(self.pods),
+        )
+
+    def plan(self) -> Plan:
+        """Plan once without acting."""
+        return plan_cluster(self.observed(), self.hooks)
+
+    def step(self, *, crash_after_actions: bool = False) -> Plan:
+        """Plan, apply objects, run actions and write the status (unless crashing)."""
+        plan = self.plan()
+        self.plans.append(plan)
+        self._apply(plan)
+        status = dict(plan.status)
+        for action in plan.actions:
+            outcome = self._run(action)
+            status = record_outcome(status, outcome, self.now)
+        if not crash_after_actions:
+            self.cluster["status"] = status
+        self.now += timedelta(seconds=1)
+        return plan
+
+    def converge(self, limit: int = 30) -> Plan:
+        """Step until a plan has no actions and changes nothing; return that plan."""
+        for _ in range(limit):
+            before = copy.deepcopy(self.cluster.get("status"))
+            plan = self.step()
+            if not plan.actions and plan.status == before:
+                return plan
+        raise AssertionError("the cluster did not converge")
+
+    def resize(self, role_id: str, members: int) -> None:
+        """Change a role's member count and bump the generation, as an update would."""
+        for role in self.cluster["spec"]["roles"]:
+            if role["id"] == role_id:
+                role["members"] = members
+        self.cluster["metadata"]["generation"] += 1
+
+    def restart(self, pod: str, *, lose_disk: bool | None = None) -> None:
+        """Give ``pod`` a new container; without persistent storage it loses its done keys."""
+        self.restarts[pod] = self.restarts.get(pod, 0) + 1
+        old = self.pods[pod]
+        self.pods[pod] = ObservedPod(
+            **{**old.__dict__, "container_id": f"{pod}/{self.restarts[pod]}"}
+        )
+        lose = (not self.persistent) if lose_disk is None else lose_disk
+        if lose:
+            self.done.pop(pod, None)
+
+    def calls_of(self, kind: ActionKind) -> list[Call]:
+        """The calls of one kind, in order."""
+        return [call for call in self.calls if call.kind is kind]
+
+    def _run(self, action: MemberAction) -> ActionOutcome:
+        done = self.done.setdefault(action.member, set())
+        if action.key in done:
+            return ActionOutcome(action=action, exit_code=0, output_tail="already done")
+        outcome = self.runner(action)
+        if outcome.exit_code is not None:
+            self.calls.append(Call(action.member, action.kind, action.key, action.command[6:]))
+        if outcome.succeeded:
+            done.add(action.key)
+        return outcome
+
+    def _apply(self, plan: Plan) -> None:
+        for ref in plan.deletions:
+            if ref.kind == "PersistentVolumeClaim":
+                pod = ref.name.removeprefix("p-")
+                self.done.pop(pod, None)
+        wanted: dict[str, str] = {}
+        for manifest in plan.objects:
+            if manifest["kind"] != "StatefulSet":
+                continue
+            name = manifest["metadata"]["name"]
+            role = manifest["spec"]["template"]["metadata"]["labels"][ROLE_LABEL]
+            for ordinal in range(manifest["spec"]["replicas"]):
+                wanted[f"{name}-{ordinal}"] = role
+        for pod in list(self.pods):
+            if pod not in wanted:
+                del self.pods[pod]
+                if not self.persistent:
+                    self.done.pop(pod, None)
+        for pod, role in wanted.items():
+            if pod not in self.pods:
+                self.pods[pod] = ObservedPod(
+                    name=pod,
+                    role_id=role,
+                    uid=f"uid-{pod}",
+                    node_name="node-1",
+                    phase="Running",
+                    ready=True,
+                    container_id=f"{pod}/{self.restarts.get(pod, 0)}",
+                    ip="10.0.0.1",
+                )
