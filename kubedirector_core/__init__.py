@@ -33,6 +33,7 @@ from kubedirector_core.errors import (
 from kubedirector_core.hookspecs import hookimpl, hookspec
 from kubedirector_core.hooktypes import (
     CPU_UTILIZATION,
+    GANG_SCHEDULING_GATE,
     AutoscaleInput,
     DoneWhen,
     ExecAction,
@@ -59,6 +60,7 @@ from kubedirector_core.problems import Problem, Severity
 
 __all__ = [
     "CPU_UTILIZATION",
+    "GANG_SCHEDULING_GATE",
     "GROUP",
     "VERSION",
     "AppRole",

@@ -43,19 +43,22 @@ def kd_claims() -> Sequence[str]:
 
 @hookimpl(trylast=True)
 def kd_on_node_down(event: NodeDown) -> NodeDownDecision:
-    """Replace a member whose node is gone; wait out a grace period otherwise.
+    """Replace a member whose node is gone; wait out the cluster's grace otherwise.
 
-    Never restarts a role or the cluster: that takes down healthy members,
-    which only the app's plugin can judge worthwhile.
+    The grace is ``event.grace_seconds`` (the cluster's
+    ``spec.nodeDownGraceSeconds``, :data:`NODE_DOWN_GRACE_SECONDS` unless
+    set). Never restarts a role or the cluster: that takes down healthy
+    members, which only the app's plugin can judge worthwhile.
     """
     node = event.node_name
     if event.problem is NodeProblem.GONE:
         return NodeDownDecision.replace_member(f"node {node} was deleted")
-    remaining = NODE_DOWN_GRACE_SECONDS - event.down_for_seconds
+    grace = event.grace_seconds
+    remaining = grace - event.down_for_seconds
     if remaining > 0:
         return NodeDownDecision.wait(
             f"node {node} is {event.problem.value} for {event.down_for_seconds:.0f}s; "
-            f"replacing the member after {NODE_DOWN_GRACE_SECONDS:.0f}s",
+            f"replacing the member after {grace:.0f}s",
             retry_after_seconds=min(remaining, NODE_DOWN_RECHECK_SECONDS),
         )
     return NodeDownDecision.replace_member(

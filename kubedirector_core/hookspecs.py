@@ -178,6 +178,7 @@ def kd_pre_create(
 def kd_configmeta(
     app: KubeDirectorApp,
     cluster: KubeDirectorCluster,
+    members: Sequence[Member],
 ) -> Mapping[str, Any] | None:
     """Give members extra app metadata through ``configmeta.json``.
 
@@ -185,6 +186,13 @@ def kd_configmeta(
     and configuration change). The answer appears in every member's
     ``/etc/guestconfig/configmeta.json`` under ``plugin_metadata.<plugin
     name>``, where the app's setup scripts can read it.
+
+    :param members: every desired member of the cluster (all roles, by role
+        then ordinal), with its pod name, role, ordinal, fully qualified
+        hostname and node id, including members whose pods do not exist yet
+        and excluding members that are leaving. Use it instead of
+        reconstructing names from the spec. (Argument added after 0.1.0's
+        first plugins; take it only if you need it.)
 
     :returns: a JSON-serialisable mapping, deterministic for the same input;
         ``None`` adds nothing.
@@ -201,6 +209,7 @@ def kd_member_files(
     cluster: KubeDirectorCluster,
     role: ClusterRole,
     member: Member,
+    members: Sequence[Member],
 ) -> Sequence[MemberFile] | None:
     """Give a member generated files, such as configuration files or TF_CONFIG.
 
@@ -210,6 +219,8 @@ def kd_member_files(
 
     :param role: the cluster's spec of the member's role.
     :param member: the member the files are for.
+    :param members: every desired member of the cluster, as for
+        :func:`kd_configmeta` (``member`` is one of them).
     :returns: files, deterministic for the same input; two plugins may not
         write the same path. ``None`` gives nothing.
     :raises: the render of this cluster fails and the error is reported.
@@ -229,9 +240,16 @@ def kd_gang_policy(
     *firstresult.* Called on every render. Useful for distributed training,
     where a partial set of workers only holds resources.
 
+    The pods of the roles named in the policy are created with the
+    scheduling gate ``kubedirector.hpe.com/gang``; the core lifts the gates
+    of all of them together once the whole gang fits on the nodes (GPU and
+    other resource requests, taints and tolerations, node selectors and
+    required node affinity), and until then the cluster's condition
+    ``Admitted`` says what is missing.
+
     :returns: a :class:`~kubedirector_core.hooktypes.GangPolicy`, or ``None``
         to schedule members one by one (the core's behaviour when no plugin
-        answers).
+        answers; pods gated earlier are then released).
     :raises: the render of this cluster fails and the error is reported.
 
     Added in 0.1.0.
@@ -279,7 +297,10 @@ def kd_on_resize(
     leaving members still run) and after it grows (``AFTER_GROW``, the new
     members are configured), on every reconcile until every plugin answers
     ``PROCEED``. Must tolerate a no-op resize (``resize.is_noop``) by
-    proceeding.
+    proceeding. A ``WAIT`` whose actions are all done (their keys are in
+    ``resize.done_keys``, recorded in the cluster's status) counts as
+    ``PROCEED``; ``resize.members`` is the cluster's membership once the
+    resize is done.
 
     :returns: a :class:`~kubedirector_core.hooktypes.ResizeDecision`:
         proceed; wait while actions such as decommissioning run; or, before
@@ -330,10 +351,11 @@ def kd_on_node_down(
     """Decide what to do about a member whose node is NotReady, unreachable or gone.
 
     *firstresult.* Called on each reconcile while the member's node is in
-    trouble. The core's default (``trylast``) waits 300 seconds for a
-    NotReady or unreachable node, then replaces the member; a member whose
-    Node object is gone is replaced at once. It never restarts a role or
-    the cluster.
+    trouble, until the decision is carried out. The core's default
+    (``trylast``) waits ``event.grace_seconds`` (the cluster's
+    ``spec.nodeDownGraceSeconds``, 300 by default) for a NotReady or
+    unreachable node, then replaces the member; a member whose Node object is
+    gone is replaced at once. It never restarts a role or the cluster.
 
     :param event: the member, its node, the problem and how long it lasted.
     :returns: a :class:`~kubedirector_core.hooktypes.NodeDownDecision`, or
@@ -354,14 +376,18 @@ def kd_autoscale_policy(
 ) -> int | None:
     """Choose how many members a role should have, from its metrics.
 
-    *firstresult.* Called for roles with autoscaling bounds, each time new
-    metrics arrive. The core's default (``trylast``) steers
+    *firstresult.* Called for each role whose ``spec.roles[].autoscale`` is
+    enabled, once per evaluation interval, with the metrics of its metric
+    source. The answer is a recommendation: the core applies stabilization
+    windows and resizes through the normal path (``kd_on_resize`` runs). The
+    core's default (``trylast``) steers
     :data:`~kubedirector_core.hooktypes.CPU_UTILIZATION` towards
     ``request.target_utilization``, ignoring deviations within 10 %, and
     keeps the current count when the metric is missing.
 
     :returns: the desired member count, which the core clamps to the role's
-        bounds; ``None`` abstains.
+        bounds; ``None`` abstains. Anything but a non-negative ``int`` is
+        reported like an exception.
     :raises: the role keeps its member count and the error is reported.
 
     Added in 0.1.0.

@@ -23,6 +23,10 @@ from typing import Self
 #: CPU usage as a fraction of the CPU requested (``0.5`` is half of the request).
 CPU_UTILIZATION = "cpu_utilization"
 
+#: The pod scheduling gate the core gives the members of a gang (see
+#: :class:`GangPolicy`) until the whole gang fits on the nodes.
+GANG_SCHEDULING_GATE = "kubedirector.hpe.com/gang"
+
 
 def _as_command(value: Sequence[str], what: str) -> tuple[str, ...]:
     if isinstance(value, str):
@@ -47,7 +51,9 @@ class Member:
     ``hostname`` is the fully qualified name other members reach it by;
     ``node_name`` is the Kubernetes node it runs on, ``None`` until scheduled;
     ``state`` is KubeDirector's member state (``create pending``, ``ready``,
-    ``config error``, ...).
+    ``config error``, ...); ``node_id`` is the member's number in
+    ``configmeta.json`` (``nodeID`` in the status), ``None`` only for a member
+    not yet numbered.
     """
 
     name: str
@@ -56,6 +62,7 @@ class Member:
     hostname: str
     node_name: str | None = None
     state: str = ""
+    node_id: int | None = None
 
 
 class DoneWhen(StrEnum):
@@ -160,10 +167,20 @@ class RoleResize:
     leaving: tuple[Member, ...] = ()
     #: Members just added; empty when shrinking.
     joining: tuple[Member, ...] = ()
+    #: The keys (:attr:`ExecAction.key`) of this role's resize actions that are done:
+    #: an ``EXITS_ZERO`` action exited 0, a ``CHECK_SUCCEEDS`` action's check exited 0.
+    #: Recorded in the cluster's status, so it survives an operator restart; cleared
+    #: once the resize is finished.
+    done_keys: frozenset[str] = frozenset()
+    #: Every member of the cluster once this resize is done (all roles, by role
+    #: then ordinal): leaving members excluded, joining members included.
+    members: tuple[Member, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "leaving", tuple(self.leaving))
         object.__setattr__(self, "joining", tuple(self.joining))
+        object.__setattr__(self, "members", tuple(self.members))
+        object.__setattr__(self, "done_keys", frozenset(self.done_keys))
         if self.current_members < 0 or self.desired_members < 0:
             raise ValueError(f"role {self.role!r}: member counts cannot be negative")
 
@@ -171,6 +188,10 @@ class RoleResize:
     def is_noop(self) -> bool:
         """True when the member count does not change."""
         return self.current_members == self.desired_members
+
+    def is_done(self, action: ExecAction) -> bool:
+        """True when ``action`` (by its key) is recorded as done for this resize."""
+        return action.key in self.done_keys
 
 
 class ResizeVerdict(StrEnum):
@@ -186,11 +207,14 @@ class ResizeDecision:
     """A plugin's answer to a resize: proceed, wait (running actions), or refuse.
 
     Build one with :meth:`proceed`, :meth:`wait` or :meth:`refuse`. While the
-    verdict is ``WAIT`` the core runs ``actions`` and asks again on a later
-    reconcile (after ``retry_after_seconds`` at the latest); the resize goes
-    ahead only once every plugin says ``PROCEED``. ``REFUSE`` stops the resize
-    and puts ``reason`` in the cluster's status; it is only meaningful before a
-    shrink.
+    verdict is ``WAIT`` the core runs ``actions`` that are not done yet and
+    asks again on a later reconcile (after ``retry_after_seconds`` at the
+    latest, or an action's ``poll_seconds``); the resize goes ahead only once
+    every plugin says ``PROCEED``. A ``WAIT`` with actions that are all done
+    (their keys are in :attr:`RoleResize.done_keys`) counts as ``PROCEED``:
+    to keep waiting after them, return new actions, or a ``WAIT`` with only
+    ``retry_after_seconds``. ``REFUSE`` stops the resize and puts ``reason``
+    in the cluster's status; it is only meaningful before a shrink.
     """
 
     verdict: ResizeVerdict
@@ -260,6 +284,9 @@ class NodeDown:
     down_for_seconds: float
     #: Whether the member keeps data on a PersistentVolume.
     has_persistent_storage: bool
+    #: The cluster's grace for a NotReady or unreachable node (``spec.nodeDownGraceSeconds``,
+    #: 300 by default): the core's default policy replaces the member after it.
+    grace_seconds: float = 300.0
 
 
 class NodeDownAction(StrEnum):
@@ -323,9 +350,11 @@ class GangPolicy:
 
     ``min_members`` maps a role id to how many of its members must be
     schedulable at once before any of the gang starts; roles not named are
-    scheduled as usual. The core renders this for the cluster's gang
-    scheduler and reports a cluster that waits longer than
-    ``timeout_seconds`` for its gang.
+    scheduled as usual. The core creates the named roles' pods with the
+    scheduling gate :data:`GANG_SCHEDULING_GATE` and lifts the gates all
+    together once the pods fit on the nodes; its condition ``Admitted``
+    says what is missing meanwhile, with reason ``GangTimedOut`` once the
+    gang waited longer than ``timeout_seconds``.
     """
 
     min_members: Mapping[str, int]

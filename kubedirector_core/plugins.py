@@ -593,11 +593,20 @@ class Hooks:
             current = result
         return current
 
-    def configmeta(self, app: KubeDirectorApp, cluster: KubeDirectorCluster) -> dict[str, Any]:
-        """Extra configmeta by plugin name, for ``plugin_metadata`` (``kd_configmeta``)."""
+    def configmeta(
+        self,
+        app: KubeDirectorApp,
+        cluster: KubeDirectorCluster,
+        members: Sequence[Member] = (),
+    ) -> dict[str, Any]:
+        """Extra configmeta by plugin name, for ``plugin_metadata`` (``kd_configmeta``).
+
+        ``members`` is every desired member of the cluster (see the hook).
+        """
         hook = "kd_configmeta"
         metadata: dict[str, Any] = {}
-        for plugin, result in self._each(hook, app, {"app": app, "cluster": cluster}):
+        arguments = {"app": app, "cluster": cluster, "members": tuple(members)}
+        for plugin, result in self._each(hook, app, arguments):
             if result is None:
                 continue
             if not isinstance(result, Mapping):
@@ -611,11 +620,25 @@ class Hooks:
         return metadata
 
     def member_files(
-        self, app: KubeDirectorApp, cluster: KubeDirectorCluster, role: ClusterRole, member: Member
+        self,
+        app: KubeDirectorApp,
+        cluster: KubeDirectorCluster,
+        role: ClusterRole,
+        member: Member,
+        members: Sequence[Member] = (),
     ) -> list[MemberFile]:
-        """Files for ``member`` from every claiming plugin (``kd_member_files``)."""
+        """Files for ``member`` from every claiming plugin (``kd_member_files``).
+
+        ``members`` is every desired member of the cluster (see the hook).
+        """
         hook = "kd_member_files"
-        arguments = {"app": app, "cluster": cluster, "role": role, "member": member}
+        arguments = {
+            "app": app,
+            "cluster": cluster,
+            "role": role,
+            "member": member,
+            "members": tuple(members),
+        }
         files: dict[str, tuple[str, MemberFile]] = {}
         for plugin, result in self._each(hook, app, arguments):
             for member_file in self._sequence_of(plugin, hook, result, MemberFile):
@@ -648,7 +671,9 @@ class Hooks:
         """The combined resize decision of the claiming plugins (``kd_on_resize``).
 
         A refusal wins (and stops asking), then waits, whose actions and
-        reasons are combined; with no objection the resize proceeds.
+        reasons are combined; with no objection the resize proceeds. A plugin's
+        ``WAIT`` whose actions are all in ``resize.done_keys`` counts as its
+        ``PROCEED`` (a ``WAIT`` without actions never does).
         """
         hook = "kd_on_resize"
         waits: list[tuple[str, ResizeDecision]] = []
@@ -663,7 +688,7 @@ class Hooks:
                 if resize.phase is ResizePhase.AFTER_GROW:
                     raise PluginError(plugin, "refused a resize after the role already grew", hook)
                 return ResizeDecision.refuse(f"{plugin}: {result.reason}")
-            if result.verdict is ResizeVerdict.WAIT:
+            if result.verdict is ResizeVerdict.WAIT and not _all_done(result, resize):
                 waits.append((plugin, result))
         if not waits:
             return ResizeDecision.proceed()
@@ -690,17 +715,47 @@ class Hooks:
         self, app: KubeDirectorApp, cluster: KubeDirectorCluster, event: NodeDown
     ) -> NodeDownDecision:
         """What to do about a member on a failed node (``kd_on_node_down``; never ``None``)."""
+        return self.node_down_decision(app, cluster, event)[0]
+
+    def node_down_decision(
+        self, app: KubeDirectorApp, cluster: KubeDirectorCluster, event: NodeDown
+    ) -> tuple[NodeDownDecision, str]:
+        """As :meth:`on_node_down`, with the name of the plugin that decided (``core``: default)."""
+        hook = "kd_on_node_down"
         arguments = {"app": app, "cluster": cluster, "event": event}
-        decision = self._first("kd_on_node_down", app, arguments, NodeDownDecision)
-        return self._answered(decision, "kd_on_node_down")
+        for plugin, result in self._each(hook, app, arguments):
+            if result is None:
+                continue
+            if not isinstance(result, NodeDownDecision):
+                raise self._bad_result(plugin, hook, "a NodeDownDecision or None", result)
+            return result, plugin
+        raise PluginError(defaults.NAME, "no implementation answered", hook)
 
     def autoscale_policy(
         self, app: KubeDirectorApp, cluster: KubeDirectorCluster, request: AutoscaleInput
     ) -> int:
-        """The desired member count, clamped to the role's bounds (``kd_autoscale_policy``)."""
+        """The desired member count, clamped to the role's bounds (``kd_autoscale_policy``).
+
+        An answer that is not an ``int`` (``bool`` included) or is negative is a
+        :class:`~kubedirector_core.errors.PluginError` naming the plugin.
+        """
+        return self.autoscale_decision(app, cluster, request)[0]
+
+    def autoscale_decision(
+        self, app: KubeDirectorApp, cluster: KubeDirectorCluster, request: AutoscaleInput
+    ) -> tuple[int, str]:
+        """As :meth:`autoscale_policy`, with the name of the plugin that answered."""
         arguments = {"app": app, "cluster": cluster, "request": request}
-        desired = self._first("kd_autoscale_policy", app, arguments, int)
-        return request.clamp(self._answered(desired, "kd_autoscale_policy"))
+        hook = "kd_autoscale_policy"
+        for plugin, result in self._each(hook, app, arguments):
+            if result is None:
+                continue
+            if not isinstance(result, int) or isinstance(result, bool):
+                raise self._bad_result(plugin, hook, "an int or None", result)
+            if result < 0:
+                raise PluginError(plugin, f"returned {result}, a negative member count", hook)
+            return request.clamp(result), plugin
+        raise PluginError(defaults.NAME, "no implementation answered", hook)
 
     # -- calling -----------------------------------------------------------
 
@@ -803,6 +858,11 @@ class Hooks:
         if result is None:  # the core's default always answers
             raise PluginError(defaults.NAME, "no implementation answered", hook)
         return result
+
+
+def _all_done(decision: ResizeDecision, resize: RoleResize) -> bool:
+    """True when a ``WAIT`` carries actions and every one of them is done."""
+    return bool(decision.actions) and all(resize.is_done(a) for a in decision.actions)
 
 
 def load_hooks(settings: PluginSettings | None = None) -> Hooks:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
 from kubedirector_core.api.app import MAX_ROLES, NULLABLE, ROLE_ID_PATTERN
 from kubedirector_core.api.base import API_VERSION, Resource, WireModel
@@ -172,6 +172,103 @@ class VolumeProjection(WireModel):
     read_only: StrictBool | None = Field(default=None, description="Mount read-only.")
 
 
+class MetricSource(WireModel):
+    """Where the metrics of an autoscaled role come from."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.type != 'Prometheus' || (has(self.url) && has(self.query))",
+                    "message": "a Prometheus metric source needs url and query",
+                }
+            ]
+        }
+    )
+
+    type: Literal["Resource", "Prometheus", "Plugin"] = Field(
+        description="'Resource': the Kubernetes resource metrics API (metrics.k8s.io), giving "
+        "cpu_utilization; 'Prometheus': the query below on a Prometheus HTTP API; 'Plugin': "
+        "metrics supplied by the app's plugin. " + OURS
+    )
+    url: StrictStr | None = Field(
+        default=None,
+        pattern=URL_PATTERN,
+        description="Base URL of the Prometheus HTTP API (type Prometheus). " + OURS,
+    )
+    query: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        description="A PromQL query giving one number for the role (type Prometheus). " + OURS,
+    )
+    metric: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        description="The name the query's value is given to the autoscale policy under; "
+        "defaults to cpu_utilization. " + OURS,
+    )
+
+
+class RoleAutoscale(WireModel):
+    """Autoscaling of one role between bounds, decided by the app's autoscale policy."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.minMembers <= self.maxMembers",
+                    "message": "autoscale.minMembers must not be greater than maxMembers",
+                }
+            ]
+        }
+    )
+
+    enabled: StrictBool | None = Field(
+        default=None, description="Whether the role is autoscaled; defaults to true. " + OURS
+    )
+    min_members: StrictInt = Field(
+        ge=0, le=MAX_MEMBERS, description="The fewest members autoscaling keeps. " + OURS
+    )
+    max_members: StrictInt = Field(
+        ge=0, le=MAX_MEMBERS, description="The most members autoscaling gives. " + OURS
+    )
+    evaluation_interval_seconds: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        description="How often the policy is asked, in seconds; defaults to 30. " + OURS,
+    )
+    scale_up_stabilization_seconds: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        description="The role grows only to the lowest count recommended within this many "
+        "seconds; defaults to 0. " + OURS,
+    )
+    scale_down_stabilization_seconds: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        description="The role shrinks only to the highest count recommended within this "
+        "many seconds; defaults to 300. " + OURS,
+    )
+    target_utilization: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="The utilization the default policy steers towards; defaults to 0.7. " + OURS,
+    )
+    metric_source: MetricSource | None = Field(
+        default=None, description="Where metrics come from; defaults to type Resource. " + OURS
+    )
+
+    @model_validator(mode="after")
+    def _bounds(self) -> RoleAutoscale:
+        if self.min_members > self.max_members:
+            raise ValueError(
+                f"autoscale.minMembers ({self.min_members}) must not be greater than "
+                f"maxMembers ({self.max_members})"
+            )
+        return self
+
+
 class ClusterRole(WireModel):
     """A role of the cluster: how many members, their resources and storage."""
 
@@ -236,6 +333,12 @@ class ClusterRole(WireModel):
     volume_projections: list[VolumeProjection] | None = Field(
         default=None, description="Existing PersistentVolumeClaims mounted into each member."
     )
+    autoscale: RoleAutoscale | None = Field(
+        default=None,
+        description="Autoscale the role's member count between bounds; the count asked for "
+        "in members is then only the starting point. Not allowed for a role whose app "
+        "cardinality is fixed. " + OURS,
+    )
 
 
 class ClusterSpec(WireModel):
@@ -298,6 +401,12 @@ class ClusterSpec(WireModel):
         max_length=MAX_ROLES,
         description="The roles of the cluster, by app role id.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["id"]},
+    )
+    node_down_grace_seconds: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        description="How long a member's node may be NotReady or unreachable before the "
+        "default node-down policy replaces the member, in seconds; defaults to 300. " + OURS,
     )
 
 
@@ -484,6 +593,111 @@ class Notification(WireModel):
     )
 
 
+class DoneAction(WireModel):
+    """A plugin's in-container action that finished successfully."""
+
+    key: StrictStr = Field(description="The plugin's key of the action. " + OURS)
+    role: StrictStr | None = Field(
+        default=None, description="The role whose resize asked for it. " + OURS
+    )
+    member: StrictStr | None = Field(default=None, description="Where it ran. " + OURS)
+    finished_at: StrictStr | None = Field(
+        default=None, description="When it was recorded done (RFC 3339). " + OURS
+    )
+
+
+class NodeDownRecord(WireModel):
+    """A member found on a failed node: what was detected, decided and done."""
+
+    member: StrictStr = Field(description="The member's pod. " + OURS)
+    role: StrictStr | None = Field(default=None, description="The member's role. " + OURS)
+    node: StrictStr | None = Field(default=None, description="The failed node. " + OURS)
+    problem: StrictStr | None = Field(
+        default=None, description="not-ready, unreachable or gone. " + OURS
+    )
+    pod_uid: StrictStr | None = Field(
+        default=None,
+        alias="podUID",
+        description="The uid of the pod found on the failed node. " + OURS,
+    )
+    detected_at: StrictStr | None = Field(
+        default=None, description="When the problem was first seen (RFC 3339). " + OURS
+    )
+    decision: StrictStr | None = Field(
+        default=None,
+        description="wait, replace-member, restart-role or restart-cluster. " + OURS,
+    )
+    plugin: StrictStr | None = Field(
+        default=None, description="The plugin whose policy decided ('core': the default). " + OURS
+    )
+    reason: StrictStr | None = Field(default=None, description="Why, as the policy says. " + OURS)
+    decided_at: StrictStr | None = Field(
+        default=None, description="When the decision was last made (RFC 3339). " + OURS
+    )
+    phase: StrictStr | None = Field(
+        default=None,
+        description="waiting, replacing (pods being deleted), recovering (the member comes "
+        "back) or done. " + OURS,
+    )
+    replaced_uids: list[StrictStr] | None = Field(
+        default=None,
+        alias="replacedUIDs",
+        description="Uids of the pods deleted to carry out the decision. " + OURS,
+    )
+    recovered_at: StrictStr | None = Field(
+        default=None,
+        description="When the member was configured again after a replacement (RFC 3339). " + OURS,
+    )
+
+
+class AutoscaleRecommendation(WireModel):
+    """One member count the autoscale policy recommended, for the stabilization windows."""
+
+    at: StrictStr = Field(description="When (RFC 3339). " + OURS)
+    members: StrictInt = Field(description="The recommended count, within bounds. " + OURS)
+
+
+class AutoscaleDecision(WireModel):
+    """One autoscale evaluation: its inputs, its answer and why."""
+
+    at: StrictStr | None = Field(default=None, description="When (RFC 3339). " + OURS)
+    current_members: StrictInt | None = Field(
+        default=None, description="The member count before. " + OURS
+    )
+    recommended_members: StrictInt | None = Field(
+        default=None, description="The policy's answer, clamped to the bounds. " + OURS
+    )
+    desired_members: StrictInt | None = Field(
+        default=None, description="The count after the stabilization windows. " + OURS
+    )
+    metrics: dict[str, float] | None = Field(
+        default=None, description="The metrics the policy was given. " + OURS
+    )
+    plugin: StrictStr | None = Field(
+        default=None, description="The plugin whose policy answered. " + OURS
+    )
+    reason: StrictStr | None = Field(default=None, description="Why this count. " + OURS)
+
+
+class RoleAutoscaleStatus(WireModel):
+    """Where autoscaling of one role stands."""
+
+    role: StrictStr = Field(description="The role id. " + OURS)
+    desired_members: StrictInt | None = Field(
+        default=None, description="The member count autoscaling asks for. " + OURS
+    )
+    last_evaluated_at: StrictStr | None = Field(
+        default=None, description="When the policy was last asked (RFC 3339). " + OURS
+    )
+    recommendations: list[AutoscaleRecommendation] | None = Field(
+        default=None,
+        description="Recent recommendations, within the longest stabilization window. " + OURS,
+    )
+    last_decision: AutoscaleDecision | None = Field(
+        default=None, description="The last evaluation. " + OURS
+    )
+
+
 class ClusterStatus(WireModel):
     """What the operator observed and did; written by the operator only."""
 
@@ -532,6 +746,20 @@ class ClusterStatus(WireModel):
         default=None,
         description="Queue of lifecycle notifications not yet run by every member; kept here so "
         "it survives an operator restart. " + OURS,
+    )
+    done_actions: list[DoneAction] | None = Field(
+        default=None,
+        description="Plugins' in-container actions of resizes under way that finished; "
+        "cleared once the resize is done. " + OURS,
+    )
+    node_down: list[NodeDownRecord] | None = Field(
+        default=None,
+        description="Members found on failed nodes: what was detected and decided. " + OURS,
+    )
+    autoscale: list[RoleAutoscaleStatus] | None = Field(
+        default=None,
+        description="Autoscaling of each autoscaled role: its count and last decision. " + OURS,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["role"]},
     )
 
 

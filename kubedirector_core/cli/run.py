@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 
 import click
@@ -95,4 +97,16 @@ def run(
             action_concurrency=action_concurrency, action_timeout=action_timeout
         ),
     )
-    run_operator(options)
+    code = 0
+    try:
+        run_operator(options)
+    except Exception:
+        logging.getLogger("kubedirector").exception("the operator stopped")
+        code = 1
+    # In-container commands may still run in worker threads and cannot be
+    # interrupted; leave without waiting for them. Their effect is recorded in
+    # the guest, and the next operator resumes from the clusters' status.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from kubedirector_core.plan.cluster import plan_cluster
 from kubedirector_core.plan.model import (
+    GANG_GATE,
+    UNREACHABLE_TAINT,
     ActionKind,
     ActionOutcome,
     Manifest,
@@ -21,11 +23,15 @@ from kubedirector_core.plan.model import (
     ObservedPod,
     Plan,
     PlannedEvent,
+    PodDeletion,
+    Taint,
 )
 from kubedirector_core.plan.offline import render_objects
 from kubedirector_core.plan.status import outcome_event, record_outcome
 
 __all__ = [
+    "GANG_GATE",
+    "UNREACHABLE_TAINT",
     "ActionKind",
     "ActionOutcome",
     "Manifest",
@@ -36,6 +42,8 @@ __all__ = [
     "ObservedPod",
     "Plan",
     "PlannedEvent",
+    "PodDeletion",
+    "Taint",
     "outcome_event",
     "plan_cluster",
     "record_outcome",

@@ -22,6 +22,7 @@ Order of work, each step on a copy of the status:
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -41,8 +42,10 @@ from kubedirector_core.hooktypes import (
     RoleResize,
 )
 from kubedirector_core.plan import configmeta as cm
-from kubedirector_core.plan import guest, names, states
+from kubedirector_core.plan import done, guest, names, states
 from kubedirector_core.plan import members as rec
+from kubedirector_core.plan.autoscale import effective_cluster, plan_autoscale
+from kubedirector_core.plan.gang import plan_gang
 from kubedirector_core.plan.model import (
     ActionKind,
     MemberAction,
@@ -51,7 +54,9 @@ from kubedirector_core.plan.model import (
     ObservedPod,
     Plan,
     PlannedEvent,
+    PodDeletion,
 )
+from kubedirector_core.plan.nodedown import plan_node_down
 from kubedirector_core.plan.render import (
     RoleSpec,
     headless_service,
@@ -84,9 +89,12 @@ class _Work:
     events: list[PlannedEvent] = field(default_factory=list)
     actions: list[MemberAction] = field(default_factory=list)
     deletions: list[ObjectRef] = field(default_factory=list)
+    pod_deletions: list[PodDeletion] = field(default_factory=list)
     failures: list[PluginFailure] = field(default_factory=list)
     #: Per role: why a resize does not go ahead (reason, message), for conditions.
     resize_holds: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: Conditions beyond the core set (``Admitted``, ``NodeDown``, ``Autoscaling``).
+    conditions: list[dict[str, Any]] = field(default_factory=list)
     requeue_after: float | None = None
 
     def requeue(self, seconds: float) -> None:
@@ -112,17 +120,44 @@ def plan_cluster(observed: Observed, hooks: Hooks) -> Plan:
     if app is None or has_errors(problems):
         status = finish_status(observed, previous, work.status, problems, work_view(work))
         return Plan(status=status, events=tuple(_condition_events(previous, status)))
+    observed = _autoscale(observed, app, hooks, work)
     _Planner(observed, app, hooks, work).run()
+    objects = _objects(observed, app, hooks, work)
+    admission = plan_gang(observed, app, hooks, objects, previous)
+    if admission.failure is not None:
+        work.fail(admission.failure)
+    if admission.condition is not None:
+        work.conditions.append(admission.condition)
+    if admission.requeue_after is not None:
+        work.requeue(admission.requeue_after)
     status = finish_status(observed, previous, work.status, problems, work_view(work))
-    events = [*_member_events(previous, status), *work.events]
+    events = [*_member_events(previous, status), *work.events, *admission.events]
     events += _condition_events(previous, status)
     return Plan(
-        objects=tuple(_objects(observed, app, hooks, work)),
+        objects=tuple(sort_objects(objects)),
         deletions=tuple(work.deletions),
         actions=tuple(work.actions),
         status=status,
         events=tuple(events),
         requeue_after=work.requeue_after,
+        ungate=admission.ungate,
+        pod_deletions=tuple(work.pod_deletions),
+    )
+
+
+def _autoscale(observed: Observed, app: KubeDirectorApp, hooks: Hooks, work: _Work) -> Observed:
+    """Evaluate autoscaled roles; the observation with their counts as the cluster's members."""
+    scaling = plan_autoscale(observed, app, hooks, work.status)
+    for error in scaling.failures:
+        work.fail(error)
+    work.events += scaling.events
+    condition = scaling.condition()
+    if condition is not None:
+        work.conditions.append(condition)
+    if scaling.requeue_after is not None:
+        work.requeue(scaling.requeue_after)
+    return dataclasses.replace(
+        observed, cluster=effective_cluster(observed.cluster, scaling.members)
     )
 
 
@@ -132,6 +167,7 @@ def work_view(work: _Work) -> Mapping[str, Any]:
         "failures": work.failures,
         "resize_holds": work.resize_holds,
         "actions": work.actions,
+        "conditions": work.conditions,
     }
 
 
@@ -161,6 +197,8 @@ class _Planner:
         self.work = work
         self.status = work.status
         self.specs = {spec.id: spec for spec in role_specs(app, observed.cluster)}
+        #: The cluster's desired members, as given to the hooks once membership is planned.
+        self.members: tuple[Member, ...] = ()
 
     def run(self) -> None:
         self.status["clusterService"] = names.headless_service_name(self.cluster)
@@ -168,6 +206,7 @@ class _Planner:
             self._ensure_role(spec)
         for role in list(rec.role_records(self.status)):
             self._advance_role(role)
+        self._node_down()
         self._connections()
         self._plan_actions()
 
@@ -253,6 +292,8 @@ class _Planner:
         joining: Sequence[rec.MemberRecord] = (),
     ) -> ResizeDecision | None:
         """The plugins' verdict; None when a plugin failed (the resize waits)."""
+        leaving_pods = {m["pod"] for m in leaving}
+        done_keys = done.done_keys(self.status, role_id)
         resize = RoleResize(
             role=role_id,
             phase=phase,
@@ -260,6 +301,8 @@ class _Planner:
             desired_members=desired,
             leaving=tuple(self._member(role_id, m) for m in leaving),
             joining=tuple(self._member(role_id, m) for m in joining),
+            done_keys=done_keys,
+            members=tuple(m for m in self.roster() if m.name not in leaving_pods),
         )
         try:
             decision = self.hooks.on_resize(self.app, self.cluster, resize)
@@ -272,9 +315,24 @@ class _Planner:
             self.work.resize_holds[role_id] = ("ResizeRefused", decision.reason)
         elif decision.verdict is ResizeVerdict.WAIT:
             self.work.resize_holds[role_id] = ("ResizeWaiting", decision.reason or "waiting")
-            self._plugin_actions(decision.actions)
+            pending = [a for a in decision.actions if a.key not in done_keys]
+            self._plugin_actions(role_id, pending)
             self.work.requeue(decision.retry_after_seconds or RESIZE_RECHECK_SECONDS)
+            for action in pending:
+                if action.done_when is DoneWhen.CHECK_SUCCEEDS:
+                    self.work.requeue(action.poll_seconds)
         return decision
+
+    def roster(self) -> tuple[Member, ...]:
+        """Every desired member (not leaving), by role in spec order, then ordinal."""
+        order = {role_id: index for index, role_id in enumerate(self.specs)}
+        listed = [
+            (role["id"], member)
+            for role, member in rec.all_members(self.status)
+            if member.get("state") in states.LISTED_STATES
+        ]
+        listed.sort(key=lambda rm: (order.get(rm[0], len(order)), names.ordinal_of(rm[1]["pod"])))
+        return tuple(self._member(role_id, member) for role_id, member in listed)
 
     def _member(self, role_id: str, member: rec.MemberRecord) -> Member:
         pod = self.observed.pods.get(member["pod"])
@@ -285,7 +343,23 @@ class _Planner:
             hostname=names.fqdn(self.cluster, member["pod"]),
             node_name=pod.node_name if pod else None,
             state=str(member.get("state") or ""),
+            node_id=int(member["nodeID"]) if member.get("nodeID") is not None else None,
         )
+
+    # -- failed nodes ----------------------------------------------------------
+
+    def _node_down(self) -> None:
+        """Members on failed nodes: the policy's decision, carried out (see ``nodedown``)."""
+        outcome = plan_node_down(self.observed, self.app, self.hooks, self.status, self._member)
+        self.work.pod_deletions += outcome.deletions
+        self.work.events += outcome.events
+        for error in outcome.failures:
+            self.work.fail(error)
+        if outcome.requeue_after is not None:
+            self.work.requeue(outcome.requeue_after)
+        for role_id, member in outcome.recovered:
+            tag = str(member.get("containerID") or "")
+            self._queue_for_others(role_id, "addnodes", [member], skip={member["pod"]}, tag=tag)
 
     # -- states ----------------------------------------------------------------
 
@@ -304,6 +378,8 @@ class _Planner:
         self._complete_leaves(role_id, role)
         for member in members:
             rec.prune(member)
+        if spec is None or self._settled(spec, members):
+            done.forget_role(self.status, role_id)
         if spec is None and not members:
             rec.role_records(self.status).remove(role)
             statefulset_name = role.get("statefulSet")
@@ -324,6 +400,14 @@ class _Planner:
                 member["state"] = states.CONFIG_ERROR
             elif member.get("configured") and _same_container(member, pod):
                 member["state"] = states.CONFIGURED
+
+    @staticmethod
+    def _settled(spec: RoleSpec, members: Sequence[rec.MemberRecord]) -> bool:
+        """True when no resize of the role is under way: its members are all it asks for."""
+        states_now = [m.get("state") for m in members]
+        return len(states_now) == spec.members and all(
+            state in (states.CONFIGURED, states.CONFIG_ERROR) for state in states_now
+        )
 
     def _complete_joins(self, role_id: str, role: rec.RoleRecord) -> None:
         """When every joining member of the role is set up, they all join at once."""
@@ -399,13 +483,15 @@ class _Planner:
         *,
         skip: set[str],
         only_new: bool = False,
+        tag: str = "",
     ) -> None:
         """Queue ``--addnodes``/``--delnodes`` about ``subjects`` for the configured members.
 
         Only members whose role's eventList has the event get it; with
         ``only_new``, only subjects a member has not seen in its configmeta
         (node id above its ``lastConfigDataGeneration``) are named, and a
-        member that saw them all gets nothing.
+        member that saw them all gets nothing. ``tag`` makes the notification's
+        key differ from an earlier one about the same members (a replacement).
         """
         if not subjects:
             return
@@ -430,7 +516,7 @@ class _Planner:
                     "--fqdns",
                     fqdns,
                 ],
-                "key": _notify_key(event, role_id, named),
+                "key": _notify_key(event, role_id, named, tag),
             }
             rec.set_queue(other, [*rec.queue(other), entry])
             rec.detail(other)["lastConfigDataGeneration"] = int(self.status.get("lastNodeID") or 0)
@@ -468,6 +554,7 @@ class _Planner:
     # -- actions -------------------------------------------------------------------
 
     def _plan_actions(self) -> None:
+        self.members = self.roster()
         base = self._configmeta_base()
         listed = cm.members_from_status(self._as_cluster())
         for role in rec.role_records(self.status):
@@ -485,7 +572,7 @@ class _Planner:
 
     def _configmeta_base(self) -> dict[str, Any] | None:
         try:
-            plugin_metadata = self.hooks.configmeta(self.app, self.cluster)
+            plugin_metadata = self.hooks.configmeta(self.app, self.cluster, self.members)
         except PluginError as error:
             self.work.fail(error)
             return None
@@ -533,7 +620,11 @@ class _Planner:
         files = [guest.GuestFile(guest.CONFIGMETA_PATH, _json(document), 0o644)]
         try:
             extra = self.hooks.member_files(
-                self.app, self.cluster, spec.cluster_role, self._member(spec.id, member)
+                self.app,
+                self.cluster,
+                spec.cluster_role,
+                self._member(spec.id, member),
+                self.members,
             )
         except PluginError as error:
             self.work.fail(error)
@@ -622,7 +713,8 @@ class _Planner:
             container_id=pod.container_id,
         )
 
-    def _plugin_actions(self, actions: Sequence[ExecAction]) -> None:
+    def _plugin_actions(self, role_id: str, actions: Sequence[ExecAction]) -> None:
+        """Run ``actions`` (not done yet) of ``role_id``'s resize in their members."""
         for action in actions:
             pod = self.observed.pods.get(action.member)
             if pod is None or not _running(pod):
@@ -641,6 +733,8 @@ class _Planner:
                     command=guest.guest_command("exec", key, command_text, *extra),
                     timeout_seconds=action.timeout_seconds,
                     container_id=pod.container_id,
+                    plugin_key=action.key,
+                    role=role_id,
                 )
             )
 
@@ -674,7 +768,7 @@ def _objects(
             objects += hooks.pre_create(app, cluster, spec.cluster_role, role_objects)
         except PluginError as error:
             work.fail(error)
-    return sort_objects(objects)
+    return objects
 
 
 def _contiguous(members: Sequence[rec.MemberRecord], replicas: int) -> int:
@@ -753,9 +847,12 @@ def _failed_here(member: Mapping[str, Any], pod: ObservedPod | None, key: str) -
     )
 
 
-def _notify_key(event: str, role_id: str, subjects: Sequence[Mapping[str, Any]]) -> str:
+def _notify_key(
+    event: str, role_id: str, subjects: Sequence[Mapping[str, Any]], tag: str = ""
+) -> str:
     ids = ".".join(str(m.get("nodeID") or 0) for m in sorted(subjects, key=_node_id))
-    digest = hashlib.sha256(f"{role_id}\0{ids}".encode()).hexdigest()[:10]
+    material = f"{role_id}\0{ids}" + (f"\0{tag}" if tag else "")
+    digest = hashlib.sha256(material.encode()).hexdigest()[:10]
     return f"{event}-n{ids}-{digest}"[:150]
 
 

@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any
 
 from kubedirector_core.api import KubeDirectorApp, KubeDirectorCluster
+from kubedirector_core.hooktypes import GANG_SCHEDULING_GATE
 
 Manifest = dict[str, Any]
 
@@ -54,16 +55,55 @@ class ObservedPod:
     container_id: str | None
     ip: str | None
     deleting: bool = False
+    #: The pod still carries the gang scheduling gate (:data:`GANG_GATE`) in its
+    #: ``spec.schedulingGates``.
+    gated: bool = False
+    #: The pod's effective requests (the sum of its containers' ``resources.requests``, a
+    #: request defaulting to its limit as Kubernetes does, or the largest init container's
+    #: when larger): cpu in cores, memory in bytes, extended resources such as
+    #: ``nvidia.com/gpu`` as counts. Empty: the planner uses the role's pod template.
+    requests: Mapping[str, float] = field(default_factory=dict)
+
+
+#: The scheduling gate the pods of a gang are created with (see ``kd_gang_policy``).
+GANG_GATE = GANG_SCHEDULING_GATE
+
+#: The taint the node lifecycle controller puts on a node that stopped reporting.
+UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
+
+
+@dataclass(frozen=True)
+class Taint:
+    """A node taint (``effect`` is NoSchedule, PreferNoSchedule or NoExecute)."""
+
+    key: str
+    value: str = ""
+    effect: str = "NoSchedule"
 
 
 @dataclass(frozen=True)
 class ObservedNode:
-    """A node's health as the planner sees it."""
+    """A node's health and capacity as the planner sees it.
+
+    ``ready`` is its Ready condition being ``True``; ``ready_unknown`` is that
+    condition being ``Unknown`` (the node stopped reporting); ``ready_since``
+    is the condition's ``lastTransitionTime``; ``unreachable`` is the
+    :data:`UNREACHABLE_TAINT` being on it. Quantities are numbers: cpu in
+    cores, memory in bytes, extended resources (``nvidia.com/gpu``) as counts.
+    ``used`` is the sum of the requests of every pod bound to the node that
+    has not terminated, in any namespace.
+    """
 
     name: str
     ready: bool
     unreachable: bool
     labels: Mapping[str, str] = field(default_factory=dict)
+    ready_unknown: bool = False
+    ready_since: datetime | None = None
+    unschedulable: bool = False
+    taints: tuple[Taint, ...] = ()
+    allocatable: Mapping[str, float] = field(default_factory=dict)
+    used: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,6 +130,17 @@ class Observed:
     #: Storage classes that exist, and the default one (for validation).
     storage_classes: frozenset[str] = frozenset()
     default_storage_class: str | None = None
+    #: True when ``nodes`` holds every Node of the cluster (a synced watch cache): only
+    #: then does a member's node missing from ``nodes`` mean the node was deleted.
+    nodes_known: bool = False
+    #: True when the runtime reports :attr:`ObservedPod.gated` and carries out
+    #: :attr:`Plan.ungate`. Without it no pod is gated (a gang policy is then ignored,
+    #: rather than leaving pods gated for ever).
+    ungate_supported: bool = False
+    #: Autoscale metrics by role id, then by metric name (role-wide values such as
+    #: ``cpu_utilization``), from the role's ``autoscale.metricSource``; a role or
+    #: metric that could not be read is absent.
+    metrics: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 class ActionKind(StrEnum):
@@ -124,6 +175,11 @@ class MemberAction:
     #: The container (``ObservedPod.container_id``) the action was planned for; a
     #: configure outcome records it as the container the member was configured in.
     container_id: str | None = None
+    #: The plugin's own key (``ExecAction.key``) of a ``PLUGIN`` action; a successful
+    #: outcome records it in the status's ``doneActions``.
+    plugin_key: str | None = None
+    #: The role whose resize asked for a ``PLUGIN`` action.
+    role: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,6 +211,21 @@ class PlannedEvent:
 
 
 @dataclass(frozen=True)
+class PodDeletion:
+    """A member's pod to delete so that its StatefulSet re-creates it.
+
+    Delete only the pod with this ``uid`` (a delete precondition), so that a
+    stale plan never deletes the pod that replaced it. ``force`` (grace period
+    0) is set only when the pod's node is confirmed gone.
+    """
+
+    pod: str
+    uid: str
+    force: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Plan:
     """What should exist and what should happen next, for one cluster."""
 
@@ -167,3 +238,7 @@ class Plan:
     #: Ask to be reconciled again after this many seconds even if nothing changes
     #: (e.g. waiting on an in-container action); ``None`` means only on change.
     requeue_after: float | None = None
+    #: Pods whose :data:`GANG_GATE` to remove now, all together (their gang fits).
+    ungate: tuple[str, ...] = ()
+    #: Pods to delete (node-down replacement, role or cluster restart).
+    pod_deletions: tuple[PodDeletion, ...] = ()

@@ -24,5 +24,6 @@ def render_objects(
     :func:`kubedirector_core.validation.validate_cluster` first to learn why.
     """
     fresh = cluster.model_copy(update={"status": None})
-    plan = plan_cluster(Observed(cluster=fresh, app=app, now=EPOCH), hooks)
+    observed = Observed(cluster=fresh, app=app, now=EPOCH, ungate_supported=True)
+    plan = plan_cluster(observed, hooks)
     return list(plan.objects)

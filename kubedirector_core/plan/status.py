@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
+from kubedirector_core.plan import done, names, states
 from kubedirector_core.plan import members as rec
-from kubedirector_core.plan import names, states
 from kubedirector_core.plan.model import (
     ActionKind,
     ActionOutcome,
@@ -80,6 +80,7 @@ def finish_status(
         _progressing_condition(valid, members, holds, bool(work.get("actions"))),
         _degraded_condition(valid, rollup, failures, holds, observed, status),
     ]
+    wanted += [dict(condition) for condition in work.get("conditions") or ()]
     if failures:
         wanted.append(
             PluginFailure(
@@ -349,13 +350,18 @@ def record_outcome(
     config error for that container and setup key (retried only when either
     changes). A notification that ran (whatever its exit status) leaves the
     member's queue; one that could not be run at all stays queued and is
-    retried. Plugin actions change nothing here. A member no longer in the
-    status is ignored.
+    retried. A plugin's action that succeeded (for ``DoneWhen.CHECK_SUCCEEDS``:
+    its check passed) is recorded by its plugin key in ``doneActions``, which
+    ``RoleResize.done_keys`` is built from; one that failed changes nothing
+    and is asked for again. A member no longer in the status is ignored.
     """
     result = copy.deepcopy(dict(status))
     action = outcome.action
+    if action.kind is ActionKind.PLUGIN:
+        done.record_done(result, outcome, timestamp(now))
+        return result
     member = rec.find_member(result, action.member)
-    if member is None or action.kind is ActionKind.PLUGIN:
+    if member is None:
         return result
     ran = outcome.exit_code is not None or outcome.timed_out
     if ran:

@@ -15,9 +15,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from kubedirector_core.plan.model import Manifest, ObjectRef, ObservedNode, ObservedPod
+from kubedirector_core.api.quantity import parse_quantity
+from kubedirector_core.plan.model import (
+    GANG_GATE,
+    UNREACHABLE_TAINT,
+    Manifest,
+    ObjectRef,
+    ObservedNode,
+    ObservedPod,
+    Taint,
+)
 from kubedirector_core.plan.names import label_value
 from kubedirector_core.runtime.objects import CLUSTER_LABEL, ROLE_LABEL, is_newer
 
@@ -41,6 +51,46 @@ def trim(body: Mapping[str, Any]) -> Manifest:
         }
     trimmed["metadata"] = metadata
     return trimmed
+
+
+def _amount(name: str, value: Any) -> float:
+    try:
+        return float(parse_quantity(value))
+    except (ValueError, ArithmeticError, TypeError):
+        return 0.0
+
+
+def _quantities(resources: Mapping[str, Any] | None) -> dict[str, float]:
+    return {name: _amount(name, value) for name, value in (resources or {}).items()}
+
+
+def pod_requests(spec: Mapping[str, Any]) -> dict[str, float]:
+    """A pod's effective requests, as the scheduler counts them.
+
+    The sum over its containers (a request defaulting to its limit), or the
+    largest init container's request where that is larger.
+    """
+    total: dict[str, float] = {}
+    for container in spec.get("containers") or []:
+        resources = container.get("resources") or {}
+        wanted = {**_quantities(resources.get("limits")), **_quantities(resources.get("requests"))}
+        for name, amount in wanted.items():
+            total[name] = total.get(name, 0.0) + amount
+    for container in spec.get("initContainers") or []:
+        resources = container.get("resources") or {}
+        wanted = {**_quantities(resources.get("limits")), **_quantities(resources.get("requests"))}
+        for name, amount in wanted.items():
+            total[name] = max(total.get(name, 0.0), amount)
+    return total
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def observed_pod(body: Mapping[str, Any]) -> ObservedPod:
@@ -71,21 +121,33 @@ def observed_pod(body: Mapping[str, Any]) -> ObservedPod:
         container_id=container_id,
         ip=status.get("podIP"),
         deleting=bool(metadata.get("deletionTimestamp")),
+        gated=any(g.get("name") == GANG_GATE for g in spec.get("schedulingGates") or []),
+        requests=pod_requests(spec),
     )
 
 
 def observed_node(body: Mapping[str, Any]) -> ObservedNode:
     """A Node's readiness, reachability and labels."""
     metadata = body.get("metadata") or {}
-    conditions = (body.get("status") or {}).get("conditions") or []
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-    taints = (body.get("spec") or {}).get("taints") or []
-    unreachable = any(t.get("key") == "node.kubernetes.io/unreachable" for t in taints)
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    condition: Mapping[str, Any] = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
+    )
+    taints = tuple(
+        Taint(t.get("key", ""), t.get("value") or "", t.get("effect") or "NoSchedule")
+        for t in spec.get("taints") or []
+    )
     return ObservedNode(
         name=metadata.get("name", ""),
-        ready=ready,
-        unreachable=unreachable,
+        ready=condition.get("status") == "True",
+        unreachable=any(t.key == UNREACHABLE_TAINT for t in taints),
         labels=dict(metadata.get("labels") or {}),
+        ready_unknown=condition.get("status") == "Unknown",
+        ready_since=_timestamp(condition.get("lastTransitionTime")),
+        unschedulable=bool(spec.get("unschedulable")),
+        taints=taints,
+        allocatable=_quantities(status.get("allocatable")),
     )
 
 
@@ -119,6 +181,7 @@ class Snapshot:
     children: Mapping[ObjectRef, Manifest]
     nodes: Mapping[str, ObservedNode]
     connected_clusters: Mapping[str, Manifest]
+    connected_apps: Mapping[str, Manifest]
     connected_config_versions: Mapping[str, str]
     storage_classes: frozenset[str]
     default_storage_class: str | None
@@ -274,10 +337,7 @@ class Caches:
         node = observed_node(body)
         previous = self.nodes.get(node.name)
         self.nodes[node.name] = node
-        return previous is None or (previous.ready, previous.unreachable) != (
-            node.ready,
-            node.unreachable,
-        )
+        return previous != node
 
     def store_storage_class(self, body: Mapping[str, Any]) -> None:
         """Keep a StorageClass's name and whether it is the default."""
@@ -309,6 +369,12 @@ class Caches:
             for name in connections.get("clusters") or []
             if (namespace, name) in self.clusters
         }
+        connected_apps = {
+            name: app
+            for name, body in connected.items()
+            if (app := self.app_for(namespace, (body.get("spec") or {}).get("app") or ""))
+            is not None
+        }
         versions: dict[str, str] = {}
         for kind, field_name in (("ConfigMap", "configmaps"), ("Secret", "secrets")):
             for name in connections.get(field_name) or []:
@@ -324,6 +390,7 @@ class Caches:
             children=dict(self.children.get(label_key(key), {})),
             nodes=dict(self.nodes),
             connected_clusters=connected,
+            connected_apps=connected_apps,
             connected_config_versions=versions,
             storage_classes=frozenset(self.storage_classes),
             default_storage_class=sorted(defaults)[0] if defaults else None,

@@ -35,6 +35,7 @@ USER_AGENT: Final = f"kubedirector/{__version__}"
 
 APPLY_PATCH: Final = "application/apply-patch+yaml"
 MERGE_PATCH: Final = "application/merge-patch+json"
+JSON_PATCH: Final = "application/json-patch+json"
 JSON: Final = "application/json"
 
 

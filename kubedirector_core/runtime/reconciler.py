@@ -35,18 +35,20 @@ from kubernetes import client
 from kubedirector_core.api import KubeDirectorApp, KubeDirectorCluster
 from kubedirector_core.errors import PluginError
 from kubedirector_core.plan.model import (
+    GANG_GATE,
     ActionOutcome,
     Manifest,
     MemberAction,
     Observed,
     Plan,
     PlannedEvent,
+    PodDeletion,
 )
 from kubedirector_core.plan.names import label_value
 from kubedirector_core.plugins import Hooks, PluginFailure
 from kubedirector_core.runtime.cache import Snapshot
 from kubedirector_core.runtime.drift import AppliedMemory, fingerprint
-from kubedirector_core.runtime.kubeapi import ApiError, KubeApi
+from kubedirector_core.runtime.kubeapi import JSON_PATCH, ApiError, KubeApi
 from kubedirector_core.runtime.objects import (
     CHILD_KINDS,
     CLUSTER_LABEL,
@@ -54,6 +56,7 @@ from kubedirector_core.runtime.objects import (
     EVENT,
     FINALIZER,
     KUBEDIRECTOR_CLUSTER,
+    POD,
     ref_of,
 )
 from kubedirector_core.runtime.podexec import ExecError, exec_in_pod
@@ -66,6 +69,20 @@ log = logging.getLogger(__name__)
 RUNTIME_CONDITIONS = frozenset({"ApplyFailed", "ReconcileFailed"})
 #: How much of a command's output is kept for the member's status.
 OUTPUT_TAIL = 4096
+
+#: Feeds a command exactly N bytes of stdin and then end-of-file. Exec servers
+#: need not pass on the client's half-close of stdin (KWOK's does not, so a
+#: command reading stdin to its end would wait forever); reading a known length
+#: ends the stream the same way everywhere. ``head -c`` where it exists, POSIX
+#: ``dd`` otherwise.
+STDIN_WRAPPER = (
+    'n=$1; shift; { head -c "$n" 2>/dev/null || dd bs=1 count="$n" 2>/dev/null; } | "$@"'
+)
+
+
+def with_bounded_stdin(command: tuple[str, ...], stdin: str) -> tuple[str, ...]:
+    """``command`` wrapped so that it reads exactly ``stdin`` and then end-of-file."""
+    return ("sh", "-c", STDIN_WRAPPER, "kd-stdin", str(len(stdin.encode())), *command)
 
 
 class Planner(Protocol):
@@ -81,6 +98,10 @@ class Planner(Protocol):
         """Fold an action's outcome into the status."""
         ...
 
+    def outcome_event(self, outcome: ActionOutcome) -> PlannedEvent | None:
+        """The Event a person should see about an action's outcome, if any."""
+        ...
+
 
 class _PlanModule:
     """The real planner, imported when first used."""
@@ -88,7 +109,7 @@ class _PlanModule:
     def plan_cluster(self, observed: Observed, hooks: Hooks) -> Plan:
         from kubedirector_core import plan
 
-        result: Plan = plan.plan_cluster(observed, hooks)  # type: ignore[attr-defined,unused-ignore]
+        result: Plan = plan.plan_cluster(observed, hooks)
         return result
 
     def record_outcome(
@@ -96,8 +117,13 @@ class _PlanModule:
     ) -> Mapping[str, Any]:
         from kubedirector_core import plan
 
-        result: Mapping[str, Any] = plan.record_outcome(status, outcome, now)  # type: ignore[attr-defined,unused-ignore]
+        result: Mapping[str, Any] = plan.record_outcome(status, outcome, now)
         return result
+
+    def outcome_event(self, outcome: ActionOutcome) -> PlannedEvent | None:
+        from kubedirector_core import plan
+
+        return plan.outcome_event(outcome)
 
 
 def default_planner() -> Planner:
@@ -218,6 +244,12 @@ class Reconciler:
             children=snapshot.children,
             nodes=snapshot.nodes,
             connected_clusters=_connected(snapshot.connected_clusters),
+            connected_apps={
+                name: app
+                for name, body in snapshot.connected_apps.items()
+                if (app := _app(body)) is not None
+            },
+            nodes_known=True,
             connected_config_versions=snapshot.connected_config_versions,
             storage_classes=snapshot.storage_classes,
             default_storage_class=snapshot.default_storage_class,
@@ -254,12 +286,17 @@ class Reconciler:
             except ApiError as error:
                 failures.append(f"deleting {ref.kind} {ref.name}: {error}")
             self.memory.forget(ref)
+        failures += self._ungate(snapshot, plan.ungate)
+        failures += self._delete_pods(snapshot, plan.pod_deletions)
 
         now = self.clock()
         status: Mapping[str, Any] = _without_runtime_conditions(plan.status)
+        events = list(plan.events)
         for action_outcome in self._run_actions(snapshot, plan.actions):
             status = self.planner.record_outcome(status, action_outcome, now)
-        events = list(plan.events)
+            event = self.planner.outcome_event(action_outcome)
+            if event is not None:
+                events.append(event)
         if failures:
             message = "; ".join(failures)[:1024]
             condition = _condition(
@@ -297,6 +334,60 @@ class Reconciler:
         outcome.requeue_after = retry
         outcome.failed = retry is not None
         return outcome
+
+    # -- pods ---------------------------------------------------------------------
+
+    def _ungate(self, snapshot: Snapshot, pods: tuple[str, ...]) -> list[str]:
+        failures = []
+        for name in pods:
+            try:
+                live = self.api.request("GET", POD.object_path(name, snapshot.key[0]))
+                gates = (live.get("spec") or {}).get("schedulingGates") or []
+                remaining = [g for g in gates if g.get("name") != GANG_GATE]
+                if len(remaining) != len(gates):
+                    self.api.request(
+                        "PATCH",
+                        POD.object_path(name, snapshot.key[0]),
+                        body=[
+                            {
+                                "op": "test",
+                                "path": "/metadata/uid",
+                                "value": live["metadata"]["uid"],
+                            },
+                            {"op": "replace", "path": "/spec/schedulingGates", "value": remaining},
+                        ],
+                        content_type=JSON_PATCH,
+                    )
+            except ApiError as error:
+                if error.status != 404:
+                    failures.append(f"ungating Pod {name}: {error}")
+        return failures
+
+    def _delete_pods(self, snapshot: Snapshot, deletions: tuple[PodDeletion, ...]) -> list[str]:
+        failures = []
+        for deletion in deletions:
+            pod = snapshot.pods.get(deletion.pod)
+            if pod is None or pod.uid != deletion.uid or (pod.deleting and not deletion.force):
+                continue
+            options: dict[str, Any] = {
+                "kind": "DeleteOptions",
+                "apiVersion": "v1",
+                "preconditions": {"uid": deletion.uid},
+            }
+            if deletion.force:
+                options["gracePeriodSeconds"] = 0
+            log.info("deleting pod %s/%s: %s", snapshot.key[0], deletion.pod, deletion.reason)
+            try:
+                self.api.request(
+                    "DELETE",
+                    POD.object_path(deletion.pod, snapshot.key[0]),
+                    body=options,
+                    retry_conflicts=False,
+                )
+            except ApiError as error:
+                if error.status not in (404, 409):
+                    failures.append(f"deleting Pod {deletion.pod}: {error}")
+        return failures
 
     # -- in-container actions -----------------------------------------------------
 
@@ -343,19 +434,23 @@ class Reconciler:
     def _run_action(self, namespace: str, action: MemberAction) -> ActionOutcome:
         timeout = min(action.timeout_seconds, self.settings.action_timeout)
         log.info("running %s (%s) in %s/%s", action.kind, action.key, namespace, action.member)
+        command = action.command
+        if action.stdin is not None:
+            command = with_bounded_stdin(command, action.stdin)
         try:
             result = exec_in_pod(
                 self._exec_api(),
                 namespace,
                 action.member,
-                action.command,
+                command,
                 container=action.container,
                 stdin=action.stdin,
                 timeout=timeout,
             )
         except ExecError as error:
             log.warning("%s in %s/%s failed: %s", action.kind, namespace, action.member, error)
-            return ActionOutcome(action, None, "", error=str(error))
+            timed_out = "did not finish within" in str(error)
+            return ActionOutcome(action, None, "", error=str(error), timed_out=timed_out)
         except Exception as error:  # a broken connection must not take the worker down
             log.exception("%s in %s/%s could not run", action.kind, namespace, action.member)
             return ActionOutcome(action, None, "", error=f"exec failed: {error}")

@@ -27,9 +27,16 @@ from kubedirector_core.devcluster.cluster import ControlPlane
 
 __all__ = [
     "OPERATOR_USER",
+    "RECORDING_STARTSCRIPT",
+    "GuestFiles",
     "OperatorProcess",
+    "cluster_ready",
+    "get_cluster",
+    "kubedirector_crds",
+    "make_setup_package",
     "operator",
     "pytest_runtest_makereport",
+    "recorded_calls",
     "wait_until",
 ]
 
@@ -135,15 +142,28 @@ def _grant_operator(control_plane: ControlPlane) -> Path:
     return control_plane.kubeconfig_for(OPERATOR_USER)
 
 
+@pytest.fixture(scope="session")
+def kubedirector_crds(control_plane: ControlPlane) -> None:
+    """The KubeDirector CRDs installed (from ``deploy/crds/``) and established."""
+    control_plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(_crds_dir()))
+    control_plane.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/kubedirectorclusters.kubedirector.hpe.com",
+        "crd/kubedirectorapps.kubedirector.hpe.com",
+    )
+
+
 @pytest.fixture
 def operator(
     control_plane: ControlPlane,
+    kubedirector_crds: None,
     namespace: str,
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> Iterator[OperatorProcess]:
     """The operator running against the test's namespace; always stopped afterwards."""
-    control_plane.kubectl("apply", "--server-side", "-f", str(_crds_dir()))
     process = OperatorProcess(
         _grant_operator(control_plane),
         [namespace],
@@ -162,7 +182,9 @@ def operator(
 
 
 def _crds_dir() -> Path:
-    return Path(__file__).resolve().parents[2] / "deploy" / "crds"
+    """``deploy/crds/`` of this checkout, or ``$KD_CRDS_DIR`` to test other CRDs."""
+    override = os.environ.get("KD_CRDS_DIR")
+    return Path(override) if override else Path(__file__).resolve().parents[2] / "deploy" / "crds"
 
 
 def wait_until(
@@ -178,3 +200,105 @@ def wait_until(
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
+
+
+# ---------------------------------------------------------------------------
+# Helpers for tests that drive clusters through the operator
+# ---------------------------------------------------------------------------
+
+#: A startscript that appends each call's arguments to ``$KD_GUEST_ROOT/kd-calls.log``
+#: and keeps the configmeta it was configured with.
+RECORDING_STARTSCRIPT = """#!/bin/sh
+root="${KD_GUEST_ROOT:-}"
+printf '%s\\n' "$*" >> "$root/kd-calls.log"
+if [ "$1" = "--configure" ]; then
+    cp "$root/etc/guestconfig/configmeta.json" "$root/kd-configured-with.json"
+fi
+exit 0
+"""
+
+
+def make_setup_package(path: Path, startscript: str = RECORDING_STARTSCRIPT) -> str:
+    """Write a setup package (``appconfig/startscript`` in a .tgz) and return its file:// URL."""
+    import io
+    import tarfile
+
+    data = startscript.encode()
+    with tarfile.open(path, "w:gz") as archive:
+        info = tarfile.TarInfo("appconfig/startscript")
+        info.size = len(data)
+        info.mode = 0o755
+        archive.addfile(info, io.BytesIO(data))
+    return path.resolve().as_uri()
+
+
+def recorded_calls(pod_dir: Path) -> list[str]:
+    """The startscript calls a member recorded (see :data:`RECORDING_STARTSCRIPT`)."""
+    log = pod_dir / "kd-calls.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+class GuestFiles:
+    """Put files into every member's guest root as soon as its directory appears.
+
+    Stands in for what a container image ships (``/opt/configscripts/...``):
+    under KWOK a pod's root starts empty, so files the app's image would hold
+    are copied in by this watcher (polling every 20 ms, well before a pod is
+    Ready and its setup runs).
+    """
+
+    def __init__(self, pods_dir: Path, files: dict[str, bytes]) -> None:
+        import threading
+
+        self.pods_dir = pods_dir
+        self.files = files
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="guest-files", daemon=True)
+
+    def __enter__(self) -> GuestFiles:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for pod_dir in self.pods_dir.glob("[!.]*"):
+                for relative, content in self.files.items():
+                    target = pod_dir / relative.lstrip("/")
+                    if not target.exists():
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        partial = target.with_name(target.name + ".partial")
+                        partial.write_bytes(content)
+                        partial.rename(target)
+            self._stop.wait(0.02)
+
+
+def get_cluster(control_plane: ControlPlane, namespace: str, name: str) -> dict[str, object]:
+    """The KubeDirectorCluster as stored."""
+    import json
+
+    result = control_plane.kubectl(
+        "get", "kubedirectorcluster", name, "-n", namespace, "-o", "json"
+    )
+    cluster: dict[str, object] = json.loads(result.stdout)
+    return cluster
+
+
+def cluster_ready(cluster: dict[str, object]) -> bool:
+    """True when the cluster is configured, every member is, and ``Ready`` is True for its spec."""
+    status = cluster.get("status")
+    metadata = cluster.get("metadata")
+    if not isinstance(status, dict) or not isinstance(metadata, dict):
+        return False
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    members = [m for role in status.get("roles") or [] for m in role.get("members") or []]
+    return (
+        status.get("state") == "configured"
+        and ready is not None
+        and ready.get("status") == "True"
+        and ready.get("observedGeneration") == metadata.get("generation")
+        and all(m.get("state") == "configured" for m in members)
+    )

@@ -22,6 +22,7 @@ from kubedirector_core.plan import (
     ActionOutcome,
     MemberAction,
     Observed,
+    ObservedNode,
     ObservedPod,
     Plan,
     plan_cluster,
@@ -65,6 +66,11 @@ class Sim:
     plans: list[Plan] = field(default_factory=list)
     restarts: dict[str, int] = field(default_factory=dict)
     now: datetime = START
+    nodes: dict[str, ObservedNode] = field(default_factory=dict)
+    nodes_known: bool = False
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: Pods deleted as the plans asked: (pod, uid, force).
+    deleted: list[tuple[str, str, bool]] = field(default_factory=list)
 
     def observed(self) -> Observed:
         """The observation the runtime would build now."""
@@ -73,6 +79,9 @@ class Sim:
             app=self.app,
             now=self.now,
             pods=dict(self.pods),
+            nodes=dict(self.nodes),
+            nodes_known=self.nodes_known,
+            metrics=copy.deepcopy(self.metrics),
         )
 
     def plan(self) -> Plan:
@@ -135,7 +144,27 @@ class Sim:
             done.add(action.key)
         return outcome
 
+    def move(self, pod: str, node: str) -> None:
+        """Say that ``pod`` runs on ``node``."""
+        self.pods[pod] = ObservedPod(**{**self.pods[pod].__dict__, "node_name": node})
+
+    def _delete_pods(self, plan: Plan) -> None:
+        """Pod deletions: a pod on a node that cannot confirm stays Terminating unless forced."""
+        for deletion in plan.pod_deletions:
+            pod = self.pods.get(deletion.pod)
+            if pod is None or pod.uid != deletion.uid:
+                continue
+            self.deleted.append((deletion.pod, deletion.uid, deletion.force))
+            node = self.nodes.get(pod.node_name or "")
+            healthy = (node is None and not self.nodes_known) or (node is not None and node.ready)
+            if deletion.force or healthy:
+                del self.pods[deletion.pod]
+                self.restarts[deletion.pod] = self.restarts.get(deletion.pod, 0) + 1
+            else:
+                self.pods[deletion.pod] = ObservedPod(**{**pod.__dict__, "deleting": True})
+
     def _apply(self, plan: Plan) -> None:
+        self._delete_pods(plan)
         for ref in plan.deletions:
             if ref.kind == "PersistentVolumeClaim":
                 pod = ref.name.removeprefix("p-")
@@ -158,7 +187,7 @@ class Sim:
                 self.pods[pod] = ObservedPod(
                     name=pod,
                     role_id=role,
-                    uid=f"uid-{pod}",
+                    uid=f"uid-{pod}-{self.restarts.get(pod, 0)}",
                     node_name="node-1",
                     phase="Running",
                     ready=True,

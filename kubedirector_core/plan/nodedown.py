@@ -1,0 +1,278 @@
+"""Members on failed nodes: detect, ask ``kd_on_node_down``, carry out, record.
+
+A member is *on a failed node* when its pod (not being deleted) is bound to a
+node that is NotReady, whose Ready condition is Unknown or that carries the
+unreachable taint (``unreachable``), or that no longer exists (``gone``; only
+believed when ``Observed.nodes_known``). For each such member the policy is
+asked on every reconcile until its decision is carried out:
+
+* ``wait``: nothing happens; asked again after ``retry_after_seconds``;
+* ``replace-member``: the member's pod is deleted (``Plan.pod_deletions``),
+  forcibly only when its node is gone, so the StatefulSet re-creates it on a
+  healthy node with the same name and volume claim;
+* ``restart-role`` / ``restart-cluster``: every pod of the role / cluster is
+  deleted the same way (forcibly only those on gone nodes).
+
+Progress lives in the status's ``nodeDown`` records (one per member, keyed by
+the uid of the pod found on the failed node), so an operator restart neither
+repeats a deletion nor forgets one: a recorded pod is deleted again only while
+it still exists undeleted, or forcibly once its node is gone. A replaced
+member is set up again by the usual path (its container changed); once it is
+configured, the other members whose role's eventList has ``addnodes`` are told
+about it with ``--addnodes`` (see :attr:`NodeDownOutcome.recovered`).
+Detection, decision, deciding plugin and reason are in the record and in a
+Warning Event ``NodeDown`` whenever the decision changes. How long a node has
+been down is measured from its Ready condition's ``lastTransitionTime``
+(``ObservedNode.ready_since``), or, for a gone node or when that is unknown,
+from the record's ``detectedAt``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from kubedirector_core.api import KubeDirectorApp
+from kubedirector_core.errors import PluginError
+from kubedirector_core.hooktypes import Member, NodeDown, NodeDownAction, NodeProblem
+from kubedirector_core.plan import members as rec
+from kubedirector_core.plan import states
+from kubedirector_core.plan.model import Observed, ObservedPod, PlannedEvent, PodDeletion
+from kubedirector_core.plugins import Hooks
+
+FIELD: Final = "nodeDown"
+#: Finished records kept for people (``kubedirector status``), newest last.
+KEEP_FINISHED: Final = 10
+#: The grace when the cluster sets none (``spec.nodeDownGraceSeconds``).
+DEFAULT_GRACE_SECONDS: Final = 300.0
+#: Ask again this often while pods are being replaced.
+REPLACE_RECHECK_SECONDS: Final = 10.0
+
+WAITING, REPLACING, RECOVERING, DONE = "waiting", "replacing", "recovering", "done"
+
+
+@dataclass
+class NodeDownOutcome:
+    """What node-down handling adds to a plan."""
+
+    deletions: list[PodDeletion] = field(default_factory=list)
+    events: list[PlannedEvent] = field(default_factory=list)
+    failures: list[PluginError] = field(default_factory=list)
+    #: Members replaced and configured again: (role id, member record), to announce.
+    recovered: list[tuple[str, rec.MemberRecord]] = field(default_factory=list)
+    requeue_after: float | None = None
+
+    def requeue(self, seconds: float) -> None:
+        """Ask to be reconciled again within ``seconds``."""
+        if self.requeue_after is None or seconds < self.requeue_after:
+            self.requeue_after = seconds
+
+
+def problem_of(observed: Observed, pod: ObservedPod) -> tuple[NodeProblem, float] | None:
+    """The trouble of ``pod``'s node and for how long (seconds), or None when healthy."""
+    if pod.node_name is None:
+        return None
+    node = observed.nodes.get(pod.node_name)
+    if node is None:
+        return (NodeProblem.GONE, 0.0) if observed.nodes_known else None
+    if node.ready_unknown or node.unreachable:
+        problem = NodeProblem.UNREACHABLE
+    elif not node.ready:
+        problem = NodeProblem.NOT_READY
+    else:
+        return None
+    since = node.ready_since
+    down = (observed.now - since).total_seconds() if since is not None else 0.0
+    return problem, max(0.0, down)
+
+
+def plan_node_down(
+    observed: Observed,
+    app: KubeDirectorApp,
+    hooks: Hooks,
+    status: dict[str, Any],
+    member_of: Callable[[str, rec.MemberRecord], Member],
+) -> NodeDownOutcome:
+    """Handle every member on a failed node; update ``status[FIELD]`` in place.
+
+    ``member_of(role_id, record)`` builds the hook's :class:`Member`.
+    """
+    outcome = NodeDownOutcome()
+    records = {str(r.get("member")): dict(r) for r in status.get(FIELD) or []}
+    cluster = observed.cluster
+    grace = float(
+        cluster.spec.node_down_grace_seconds
+        if cluster.spec.node_down_grace_seconds is not None
+        else DEFAULT_GRACE_SECONDS
+    )
+    for role, member in list(rec.all_members(status)):
+        name = str(member.get("pod"))
+        record = records.get(name)
+        pod = observed.pods.get(name)
+        if record is not None and record.get("phase") in (REPLACING, RECOVERING):
+            _follow(observed, status, role["id"], member, record, outcome)
+            continue
+        if pod is None or pod.deleting or member.get("state") in states.LEAVING_STATES:
+            continue
+        trouble = problem_of(observed, pod)
+        if trouble is None:
+            if record is not None and record.get("phase") == WAITING:
+                records.pop(name)  # the node came back before anything was done
+            continue
+        problem, down_for = trouble
+        if record is None or record.get("podUID") != pod.uid:
+            record = {
+                "member": name,
+                "role": role["id"],
+                "node": pod.node_name,
+                "problem": problem.value,
+                "podUID": pod.uid,
+                "detectedAt": _time(observed.now),
+            }
+            records[name] = record
+        record["problem"] = problem.value
+        node = observed.nodes.get(str(pod.node_name))
+        unknown_since = problem is NodeProblem.GONE or node is None or node.ready_since is None
+        if unknown_since and record.get("detectedAt"):
+            down_for = (observed.now - _parse(str(record["detectedAt"]))).total_seconds()
+        event = NodeDown(
+            member=member_of(role["id"], member),
+            node_name=str(pod.node_name),
+            problem=problem,
+            down_for_seconds=down_for,
+            has_persistent_storage=bool(member.get("pvc")),
+            grace_seconds=grace,
+        )
+        _decide(observed, app, hooks, status, event, record, outcome)
+    present = {str(m.get("pod")) for _, m in rec.all_members(status)}
+    kept = [r for r in records.values() if r.get("member") in present or r.get("phase") == DONE]
+    status_records = _prune(kept)
+    if status_records:
+        status[FIELD] = status_records
+    else:
+        status.pop(FIELD, None)
+    return outcome
+
+
+def _decide(
+    observed: Observed,
+    app: KubeDirectorApp,
+    hooks: Hooks,
+    status: dict[str, Any],
+    event: NodeDown,
+    record: dict[str, Any],
+    outcome: NodeDownOutcome,
+) -> None:
+    try:
+        decision, plugin = hooks.node_down_decision(app, observed.cluster, event)
+    except PluginError as error:
+        outcome.failures.append(error)
+        outcome.requeue(REPLACE_RECHECK_SECONDS)
+        return
+    changed = record.get("decision") != decision.action.value
+    if changed:
+        record.update(
+            decision=decision.action.value,
+            plugin=plugin,
+            reason=decision.reason,
+            decidedAt=_time(observed.now),
+        )
+        outcome.events.append(
+            PlannedEvent(
+                "Warning",
+                "NodeDown",
+                f"member {event.member.name}: node {event.node_name} is "
+                f"{event.problem.value}; {decision.action.value} (decided by {plugin}: "
+                f"{decision.reason})",
+            )
+        )
+    if decision.action is NodeDownAction.WAIT:
+        record["phase"] = WAITING
+        outcome.requeue(decision.retry_after_seconds or REPLACE_RECHECK_SECONDS)
+        return
+    targets = _targets(observed, status, decision.action, event.member)
+    record["phase"] = REPLACING
+    record["replacedUIDs"] = sorted(p.uid for p in targets)
+    for pod in targets:
+        outcome.deletions.append(_deletion(observed, pod, decision.reason))
+    outcome.requeue(REPLACE_RECHECK_SECONDS)
+
+
+def _targets(
+    observed: Observed, status: dict[str, Any], action: NodeDownAction, member: Member
+) -> list[ObservedPod]:
+    if action is NodeDownAction.REPLACE_MEMBER:
+        names = {member.name}
+    else:
+        names = {
+            str(m.get("pod"))
+            for role, m in rec.all_members(status)
+            if action is NodeDownAction.RESTART_CLUSTER or role["id"] == member.role
+        }
+    return [
+        pod
+        for name in sorted(names)
+        if (pod := observed.pods.get(name)) is not None and not pod.deleting
+    ]
+
+
+def _deletion(observed: Observed, pod: ObservedPod, reason: str) -> PodDeletion:
+    trouble = problem_of(observed, pod)
+    gone = trouble is not None and trouble[0] is NodeProblem.GONE
+    return PodDeletion(pod=pod.name, uid=pod.uid, force=gone, reason=reason)
+
+
+def _follow(
+    observed: Observed,
+    status: dict[str, Any],
+    role_id: str,
+    member: rec.MemberRecord,
+    record: dict[str, Any],
+    outcome: NodeDownOutcome,
+) -> None:
+    """Carry a decision through: delete what is left, then wait for the member to return."""
+    replaced = set(record.get("replacedUIDs") or ())
+    waiting = False
+    for old in observed.pods.values():
+        if old.uid not in replaced:
+            continue
+        waiting = True
+        trouble = problem_of(observed, old)
+        gone = trouble is not None and trouble[0] is NodeProblem.GONE
+        if not old.deleting or gone:
+            outcome.deletions.append(_deletion(observed, old, str(record.get("reason") or "")))
+    pod = observed.pods.get(str(member.get("pod")))
+    if waiting or pod is None or pod.uid in replaced:
+        outcome.requeue(REPLACE_RECHECK_SECONDS)
+        return
+    record["phase"] = RECOVERING
+    if member.get("state") == states.CONFIGURED and member.get("containerID") == pod.container_id:
+        record["phase"] = DONE
+        record["recoveredAt"] = _time(observed.now)
+        if record.get("decision") == NodeDownAction.REPLACE_MEMBER.value:
+            outcome.recovered.append((role_id, member))
+        outcome.events.append(
+            PlannedEvent("Normal", "MemberRecovered", f"member {member['pod']} is back")
+        )
+    else:
+        outcome.requeue(REPLACE_RECHECK_SECONDS)
+
+
+def _prune(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    finished = [r for r in records if r.get("phase") == DONE]
+    active = [r for r in records if r.get("phase") != DONE]
+    finished.sort(key=lambda r: str(r.get("recoveredAt") or ""))
+    return sorted(active + finished[-KEEP_FINISHED:], key=lambda r: str(r.get("member")))
+
+
+def _time(now: datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+__all__ = ["FIELD", "NodeDownOutcome", "plan_node_down", "problem_of"]
