@@ -17,8 +17,9 @@ $(BIN)/kubedirector: pyproject.toml
 demo: $(BIN)/kubedirector
 	PATH=$(abspath $(BIN)):$$PATH scripts/demo.sh
 
-## down: stop the local control plane started by `make demo`
+## down: stop the operator and the local control plane started by `make demo`
 down: $(BIN)/kubedirector
+	PATH=$(abspath $(BIN)):$$PATH scripts/demo.sh --stop-operator
 	$(BIN)/kubedirector dev down
 
 ## test: every check (lint, types, unit, minimum dependencies, plugins, real control plane)

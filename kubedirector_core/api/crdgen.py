@@ -128,6 +128,13 @@ def _structural(node: Any, defs: Mapping[str, Any]) -> Any:
                 "a structural schema cannot have both properties and additionalProperties"
             )
         result["additionalProperties"] = _structural(extra, defs)
+    # pydantic writes JSON Schema 2020 numeric bounds (exclusiveMinimum: 0); CRDs
+    # speak OpenAPI v3.0, where the bound is `minimum` and the flag a boolean.
+    for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        value = result.get(exclusive)
+        if value is not None and not isinstance(value, bool):
+            result[bound] = value
+            result[exclusive] = True
     if result.get("x-kubernetes-int-or-string"):
         result.pop("type", None)
     if result.get("nullable") is False:

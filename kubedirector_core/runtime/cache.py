@@ -203,6 +203,48 @@ class Caches:
     #: ``(namespace, "ConfigMap"|"Secret", name) -> resourceVersion`` (never their data).
     config_versions: dict[tuple[str, str, str], str] = field(default_factory=dict)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: ``(kind, namespace, name) -> (resourceVersion, uid, labels)`` of every object seen,
+    #: for the resync that drops objects deleted while the watches were starting.
+    seen: dict[tuple[str, str, str], tuple[str, str, dict[str, str]]] = field(default_factory=dict)
+
+    # -- what was seen, for the resync --------------------------------------------
+
+    def track(self, kind: str, event: str | None, body: Mapping[str, Any]) -> None:
+        """Remember (or, on ``DELETED``, forget) the object's version, uid and labels."""
+        metadata = body.get("metadata") or {}
+        key = (kind, metadata.get("namespace") or "", metadata.get("name", ""))
+        if event == "DELETED":
+            self.seen.pop(key, None)
+            return
+        self.seen[key] = (
+            str(metadata.get("resourceVersion") or ""),
+            str(metadata.get("uid") or ""),
+            dict(metadata.get("labels") or {}),
+        )
+
+    def absent(
+        self, kind: str, present: set[tuple[str, str]], version: str | None
+    ) -> list[tuple[str, str]]:
+        """Objects of ``kind`` cached but missing from a LIST at ``version``, and older than it."""
+        stale = []
+        for (seen_kind, namespace, name), (seen_version, _, _) in self.seen.items():
+            if seen_kind != kind or (namespace, name) in present:
+                continue
+            try:
+                older = version is not None and int(seen_version) <= int(version)
+            except ValueError:
+                older = False
+            if older:
+                stale.append((namespace, name))
+        return stale
+
+    def labels_of(self, kind: str, key: tuple[str, str]) -> dict[str, str]:
+        """The labels the object ``key`` had when last seen."""
+        return self.seen.get((kind, *key), ("", "", {}))[2]
+
+    def uid_of(self, kind: str, key: tuple[str, str]) -> str:
+        """The uid the object ``key`` had when last seen."""
+        return self.seen.get((kind, *key), ("", "", {}))[1]
 
     # -- clusters and apps --------------------------------------------------------
 

@@ -27,6 +27,7 @@ from typing import Any
 import kopf
 from kubernetes import client
 
+from kubedirector_core.plan.model import Manifest
 from kubedirector_core.plugins import Hooks, load_hooks
 from kubedirector_core.runtime.cache import Caches, ClusterKey
 from kubedirector_core.runtime.connection import connection_info, load_configuration
@@ -39,6 +40,46 @@ from kubedirector_core.runtime.workqueue import WorkQueue
 log = logging.getLogger(__name__)
 
 GROUP = "kubedirector.hpe.com"
+#: Seconds after start-up when everything is listed once more (see :meth:`Operator.resync_after`).
+RESYNC_AFTER = 15.0
+
+
+@dataclass(frozen=True)
+class Watch:
+    """One watched resource and the handler that feeds its events into the caches."""
+
+    resource: tuple[str, str, str]
+    kind: str
+    handler: Callable[[str | None, Mapping[str, Any]], None]
+    children_only: bool = False
+    namespaced: bool = True
+
+    @property
+    def api_version(self) -> str:
+        """``group/version`` (``version`` for the core group)."""
+        group, version, _ = self.resource
+        return f"{group}/{version}" if group else version
+
+    def path(self, namespace: str | None) -> str:
+        """The REST path of the collection, in ``namespace`` or everywhere."""
+        group, version, plural = self.resource
+        prefix = f"/apis/{group}/{version}" if group else f"/api/{version}"
+        return f"{prefix}/namespaces/{namespace}/{plural}" if namespace else f"{prefix}/{plural}"
+
+
+def _tombstone(watch: Watch, key: tuple[str, str], caches: Caches) -> Manifest:
+    """A body good enough for ``watch.handler("DELETED", ...)`` of a cached object."""
+    namespace, name = key
+    metadata: dict[str, Any] = {"name": name}
+    if namespace:
+        metadata["namespace"] = namespace
+    labels = caches.labels_of(watch.kind, key)
+    if labels:
+        metadata["labels"] = labels
+    uid = caches.uid_of(watch.kind, key)
+    if uid:
+        metadata["uid"] = uid
+    return {"apiVersion": watch.api_version, "kind": watch.kind, "metadata": metadata}
 
 
 @dataclass(frozen=True)
@@ -114,6 +155,114 @@ class Operator:
 
     # -- handlers -----------------------------------------------------------------
 
+    def watched(self) -> list[Watch]:
+        """Every resource the operator watches, and the handler feeding its events to the caches."""
+        watches = [
+            Watch(
+                (GROUP, "v1beta1", "kubedirectorclusters"), "KubeDirectorCluster", self._on_cluster
+            ),
+            Watch((GROUP, "v1beta1", "kubedirectorapps"), "KubeDirectorApp", self._on_app),
+            Watch(
+                ("apps", "v1", "statefulsets"), "StatefulSet", self._on_child, children_only=True
+            ),
+            Watch(("", "v1", "services"), "Service", self._on_child, children_only=True),
+            Watch(
+                ("", "v1", "persistentvolumeclaims"),
+                "PersistentVolumeClaim",
+                self._on_child,
+                children_only=True,
+            ),
+            Watch(("", "v1", "pods"), "Pod", self._on_pod, children_only=True),
+            Watch(("", "v1", "configmaps"), "ConfigMap", self._on_configmap),
+            Watch(("", "v1", "secrets"), "Secret", self._on_secret),
+            Watch(("", "v1", "nodes"), "Node", self._on_node, namespaced=False),
+            Watch(
+                ("storage.k8s.io", "v1", "storageclasses"),
+                "StorageClass",
+                self._on_storage_class,
+                namespaced=False,
+            ),
+        ]
+        if self._selector is not None:
+            watches.append(
+                Watch(("", "v1", "namespaces"), "Namespace", self._on_namespace, namespaced=False)
+            )
+        return [
+            Watch(
+                w.resource, w.kind, self._tracked(w.kind, w.handler), w.children_only, w.namespaced
+            )
+            for w in watches
+        ]
+
+    def _tracked(
+        self, kind: str, handler: Callable[[str | None, Mapping[str, Any]], None]
+    ) -> Callable[[str | None, Mapping[str, Any]], None]:
+        def tracked(event: str | None, body: Mapping[str, Any]) -> None:
+            self.caches.track(kind, event, body)
+            handler(event, body)
+
+        return tracked
+
+    # -- priming and resync -------------------------------------------------------
+
+    def _list_everything(self) -> list[tuple[Watch, str | None, list[Manifest]]]:
+        """LIST every watched kind (in a worker thread): the caches' starting point."""
+        listed = []
+        for watch in self.watched():
+            scopes: list[str | None] = (
+                list(self.options.namespaces)
+                if watch.namespaced and self.options.namespaces
+                else [None]
+            )
+            for namespace in scopes:
+                body = self.api.request(
+                    "GET",
+                    watch.path(namespace),
+                    query=[("labelSelector", CLUSTER_LABEL)] if watch.children_only else [],
+                )
+                items = [
+                    {**item, "apiVersion": watch.api_version, "kind": watch.kind}
+                    for item in body.get("items") or []
+                ]
+                listed.append((watch, (body.get("metadata") or {}).get("resourceVersion"), items))
+        return listed
+
+    async def prime(self) -> None:
+        """Fill the caches from a LIST of everything, before the first reconcile runs.
+
+        kopf delivers the initial listings of different kinds in no set
+        order, so without this a cluster could be reconciled before its pods
+        or the nodes are known (and a known pod's node taken for deleted).
+        """
+        loop = asyncio.get_running_loop()
+        for watch, _version, items in await loop.run_in_executor(
+            self._threads, self._list_everything
+        ):
+            for item in items:
+                watch.handler("LISTED", item)
+
+    async def resync_after(self, seconds: float) -> None:
+        """LIST everything once more and drop what was deleted while the watches started.
+
+        An object deleted between :meth:`prime` and the start of kopf's watch
+        would otherwise stay in the caches forever.
+        """
+        await asyncio.sleep(seconds)
+        loop = asyncio.get_running_loop()
+        try:
+            listed = await loop.run_in_executor(self._threads, self._list_everything)
+        except Exception:
+            log.exception("the resync LIST failed; the watches keep the caches")
+            return
+        for watch, version, items in listed:
+            present = {
+                ((item["metadata"].get("namespace") or ""), item["metadata"]["name"])
+                for item in items
+            }
+            for stale in self.caches.absent(watch.kind, present, version):
+                log.info("dropping %s %s/%s, deleted before the watch began", watch.kind, *stale)
+                watch.handler("DELETED", _tombstone(watch, stale, self.caches))
+
     def registry(self, configuration: client.Configuration) -> kopf.OperatorRegistry:
         """A kopf registry with this operator's login, index and event handlers."""
         registry = kopf.OperatorRegistry()
@@ -122,23 +271,9 @@ class Operator:
         async def login(**_: Any) -> kopf.ConnectionInfo:
             return connection_info(configuration)
 
-        present = {CLUSTER_LABEL: kopf.PRESENT}
-        watched: list[tuple[tuple[str, ...], Mapping[str, Any] | None, Callable[..., None]]] = [
-            ((GROUP, "v1beta1", "kubedirectorclusters"), None, self._on_cluster),
-            ((GROUP, "v1beta1", "kubedirectorapps"), None, self._on_app),
-            (("apps", "v1", "statefulsets"), present, self._on_child),
-            (("", "v1", "services"), present, self._on_child),
-            (("", "v1", "persistentvolumeclaims"), present, self._on_child),
-            (("", "v1", "pods"), present, self._on_pod),
-            (("", "v1", "configmaps"), None, self._on_configmap),
-            (("", "v1", "secrets"), None, self._on_secret),
-            (("", "v1", "nodes"), None, self._on_node),
-            (("storage.k8s.io", "v1", "storageclasses"), None, self._on_storage_class),
-        ]
-        if self._selector is not None:
-            watched.append((("", "v1", "namespaces"), None, self._on_namespace))
-        for resource, labels, handler in watched:
-            _register(registry, resource, labels, handler)
+        for watch in self.watched():
+            labels = {CLUSTER_LABEL: kopf.PRESENT} if watch.children_only else None
+            _register(registry, watch.resource, labels, watch.handler)
         return registry
 
     def _on_cluster(self, kind: str | None, body: Mapping[str, Any]) -> None:
@@ -268,7 +403,11 @@ class Operator:
         """Run until ``stop_flag`` is set or a signal stops kopf."""
         configuration = self.api.api_client.configuration
         self.queue = queue = WorkQueue[ClusterKey]()
+        await self.prime()
+        for key in list(self.caches.clusters):
+            self.mark(key)
         workers = [asyncio.create_task(self._work(queue)) for _ in range(self.options.workers)]
+        workers.append(asyncio.create_task(self.resync_after(RESYNC_AFTER)))
         namespaces = list(self.options.namespaces)
         try:
             await kopf.operator(
@@ -290,7 +429,7 @@ class Operator:
 
 def _register(
     registry: kopf.OperatorRegistry,
-    resource: tuple[str, ...],
+    resource: tuple[str, str, str],
     labels: Mapping[str, Any] | None,
     handler: Callable[[str | None, Mapping[str, Any]], None],
 ) -> None:

@@ -70,19 +70,45 @@ RUNTIME_CONDITIONS = frozenset({"ApplyFailed", "ReconcileFailed"})
 #: How much of a command's output is kept for the member's status.
 OUTPUT_TAIL = 4096
 
-#: Feeds a command exactly N bytes of stdin and then end-of-file. Exec servers
-#: need not pass on the client's half-close of stdin (KWOK's does not, so a
-#: command reading stdin to its end would wait forever); reading a known length
-#: ends the stream the same way everywhere. ``head -c`` where it exists, POSIX
-#: ``dd`` otherwise.
-STDIN_WRAPPER = (
-    'n=$1; shift; { head -c "$n" 2>/dev/null || dd bs=1 count="$n" 2>/dev/null; } | "$@"'
-)
+#: Runs every in-container action, one at a time per member, even across operator
+#: restarts: a command whose exec was cut off (the operator killed, a timeout)
+#: keeps running in the container, and a retry must not run beside it. The lock
+#: is a directory in the member's /tmp (gone with the container); one left by a
+#: process that died is taken over. While a live holder keeps it for more than
+#: about 3 s, the wrapper exits :data:`BUSY_EXIT` saying so on stderr: the
+#: action is reported as not run (retried later), not as failed.
+#:
+#: It also feeds the command exactly N bytes of stdin and then end-of-file: exec
+#: servers need not pass on the client's half-close of stdin (KWOK's does not,
+#: so a command reading stdin to its end would wait forever). ``head -c`` where
+#: it exists, POSIX ``dd`` otherwise; ``-`` means no stdin.
+ACTION_WRAPPER = """n=$1; shift
+lock="${KD_GUEST_ROOT:-}/tmp/.kd-action-lock"
+mkdir -p "${lock%/*}" 2>/dev/null
+tries=0
+until mkdir "$lock" 2>/dev/null; do
+  holder=$(cat "$lock/pid" 2>/dev/null)
+  if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then rm -rf "$lock"; continue; fi
+  tries=$((tries + 1))
+  if [ "$tries" -gt 3 ]; then echo "kd-action: busy: $holder" >&2; exit 75; fi
+  sleep 1
+done
+echo $$ >"$lock/pid"
+if [ "$n" = - ]; then "$@"
+else { head -c "$n" 2>/dev/null || dd bs=1 count="$n" 2>/dev/null; } | "$@"
+fi
+code=$?
+rm -rf "$lock"
+exit $code"""
+#: The wrapper's exit status when another action still runs in the member.
+BUSY_EXIT = 75
+_BUSY_MARK = "kd-action: busy"
 
 
-def with_bounded_stdin(command: tuple[str, ...], stdin: str) -> tuple[str, ...]:
-    """``command`` wrapped so that it reads exactly ``stdin`` and then end-of-file."""
-    return ("sh", "-c", STDIN_WRAPPER, "kd-stdin", str(len(stdin.encode())), *command)
+def guarded(command: tuple[str, ...], stdin: str | None) -> tuple[str, ...]:
+    """``command`` under :data:`ACTION_WRAPPER`: alone in its member, reading just ``stdin``."""
+    length = "-" if stdin is None else str(len(stdin.encode()))
+    return ("sh", "-c", ACTION_WRAPPER, "kd-action", length, *command)
 
 
 class Planner(Protocol):
@@ -141,6 +167,8 @@ class RuntimeSettings:
     action_timeout: float = 600.0
     #: Retry a cluster whose reconcile failed after this many seconds (doubling to 300).
     error_backoff: float = 5.0
+    #: Reconcile again after this many seconds when an action could not be run at all.
+    action_retry: float = 10.0
     #: Reported as the Events' reporting instance.
     instance: str = field(default_factory=socket.gethostname)
 
@@ -297,6 +325,10 @@ class Reconciler:
             event = self.planner.outcome_event(action_outcome)
             if event is not None:
                 events.append(event)
+            if action_outcome.exit_code is None and not action_outcome.timed_out:
+                # Not run at all (exec refused, member busy): the status may not
+                # change, so no watch event will bring the cluster back; come back.
+                outcome.requeue_after = self.settings.action_retry
         if failures:
             message = "; ".join(failures)[:1024]
             condition = _condition(
@@ -434,9 +466,7 @@ class Reconciler:
     def _run_action(self, namespace: str, action: MemberAction) -> ActionOutcome:
         timeout = min(action.timeout_seconds, self.settings.action_timeout)
         log.info("running %s (%s) in %s/%s", action.kind, action.key, namespace, action.member)
-        command = action.command
-        if action.stdin is not None:
-            command = with_bounded_stdin(command, action.stdin)
+        command = guarded(action.command, action.stdin)
         try:
             result = exec_in_pod(
                 self._exec_api(),
@@ -454,6 +484,16 @@ class Reconciler:
         except Exception as error:  # a broken connection must not take the worker down
             log.exception("%s in %s/%s could not run", action.kind, namespace, action.member)
             return ActionOutcome(action, None, "", error=f"exec failed: {error}")
+        if result.exit_code == BUSY_EXIT and result.stderr.startswith(_BUSY_MARK):
+            log.info(
+                "%s in %s/%s waits: an earlier action still runs",
+                action.kind,
+                namespace,
+                action.member,
+            )
+            return ActionOutcome(
+                action, None, "", error=f"{action.member} still runs an earlier action"
+            )
         return ActionOutcome(action, result.exit_code, _tail(result.stdout, result.stderr))
 
     # -- writes -------------------------------------------------------------------

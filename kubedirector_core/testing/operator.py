@@ -13,15 +13,19 @@ Mark such tests with ``@pytest.mark.controlplane``.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Generator, Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from kubedirector_core.devcluster.cluster import ControlPlane
 
@@ -30,13 +34,22 @@ __all__ = [
     "RECORDING_STARTSCRIPT",
     "GuestFiles",
     "OperatorProcess",
+    "PersistedVolumes",
+    "apply",
     "cluster_ready",
+    "count_operator_writes",
+    "fqdns_in",
     "get_cluster",
     "kubedirector_crds",
     "make_setup_package",
+    "members",
     "operator",
+    "operator_writes",
     "pytest_runtest_makereport",
     "recorded_calls",
+    "recorder_app",
+    "recorder_cluster",
+    "wait_ready",
     "wait_until",
 ]
 
@@ -174,11 +187,91 @@ def operator(
     try:
         yield process
     finally:
+        _remove_clusters(control_plane, namespace, process)
         process.stop()
         report = getattr(request.node, "rep_call", None)
         if report is not None and report.failed:
             sys.stderr.write(f"\n----- operator log ({process.log_path}) -----\n")
             sys.stderr.write(process.log()[-20000:])
+
+
+def _remove_clusters(control_plane: ControlPlane, namespace: str, process: OperatorProcess) -> None:
+    """Delete the test's clusters while an operator still runs to remove their finalizers."""
+    control_plane.kubectl(
+        "delete", "kubedirectorclusters", "--all", "-n", namespace, "--wait=false", check=False
+    )
+    if not process.running:
+        process.start()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        left = control_plane.kubectl(
+            "get", "kubedirectorclusters", "-n", namespace, "-o", "name", check=False
+        )
+        if left.returncode or not left.stdout.strip():
+            return
+        time.sleep(0.25)
+    # The operator did not finish in time: let the namespace go anyway.
+    for name in left.stdout.split():
+        control_plane.kubectl(
+            "patch",
+            name,
+            "-n",
+            namespace,
+            "--type=merge",
+            "-p",
+            '{"metadata":{"finalizers":null}}',
+            check=False,
+        )
+
+
+#: The FlowSchema that sorts the fixture operator's write requests apart (see
+#: :func:`operator_writes`).
+WRITES_FLOW_SCHEMA = "kubedirector-operator-writes"
+
+
+def count_operator_writes(control_plane: ControlPlane) -> None:
+    """Have the API server count the fixture operator's writes on a FlowSchema of their own."""
+
+    flow_schema = {
+        "apiVersion": "flowcontrol.apiserver.k8s.io/v1",
+        "kind": "FlowSchema",
+        "metadata": {"name": WRITES_FLOW_SCHEMA},
+        "spec": {
+            "matchingPrecedence": 100,
+            "priorityLevelConfiguration": {"name": "workload-low"},
+            "distinguisherMethod": {"type": "ByUser"},
+            "rules": [
+                {
+                    "subjects": [{"kind": "User", "user": {"name": OPERATOR_USER}}],
+                    "resourceRules": [
+                        {
+                            "verbs": ["create", "update", "patch", "delete", "deletecollection"],
+                            "apiGroups": ["*"],
+                            "resources": ["*"],
+                            "namespaces": ["*"],
+                            "clusterScope": True,
+                        }
+                    ],
+                }
+            ],
+        },
+    }
+    control_plane.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(flow_schema))
+
+
+def operator_writes(control_plane: ControlPlane) -> int:
+    """Write requests (execs included) the fixture operator made so far.
+
+    Read from ``apiserver_flowcontrol_dispatched_requests_total`` of the
+    FlowSchema :func:`count_operator_writes` installs; 0 before its first write.
+    """
+    metrics = control_plane.kubectl("get", "--raw", "/metrics").stdout
+    prefix = f'apiserver_flowcontrol_dispatched_requests_total{{flow_schema="{WRITES_FLOW_SCHEMA}"'
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in metrics.splitlines()
+        if line.startswith(prefix)
+    )
 
 
 def _crds_dir() -> Path:
@@ -276,18 +369,63 @@ class GuestFiles:
             self._stop.wait(0.02)
 
 
-def get_cluster(control_plane: ControlPlane, namespace: str, name: str) -> dict[str, object]:
-    """The KubeDirectorCluster as stored."""
-    import json
+class PersistedVolumes:
+    """Emulate members' volumes under KWOK: a recreated pod gets back its persisted dirs.
 
+    KWOK's volumes hold no data, and a recreated pod starts with a fresh
+    directory (the old one is archived under ``<namespace>/.gone/``). For the
+    pods named in ``persisted`` (pod -> absolute directories on its volume),
+    this copies those directories from the archive into the new pod's
+    directory as soon as it appears, as a real volume would bring them back.
+    """
+
+    def __init__(self, namespace_dir: Path, persisted: dict[str, list[str]]) -> None:
+        import threading
+
+        self.namespace_dir = namespace_dir
+        self.persisted = persisted
+        self._restored: set[Path] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="volumes", daemon=True)
+
+    def __enter__(self) -> PersistedVolumes:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        import shutil
+
+        while not self._stop.is_set():
+            for pod, directories in self.persisted.items():
+                archives = sorted(
+                    (self.namespace_dir / ".gone").glob(f"{pod}.*"),
+                    key=lambda path: path.stat().st_mtime,
+                )
+                current = self.namespace_dir / pod
+                if not archives or archives[-1] in self._restored or not current.is_dir():
+                    continue
+                for directory in directories:
+                    source = archives[-1] / directory.lstrip("/")
+                    if source.is_dir():
+                        shutil.copytree(source, current / directory.lstrip("/"), dirs_exist_ok=True)
+                self._restored.add(archives[-1])
+            self._stop.wait(0.02)
+
+
+def get_cluster(control_plane: ControlPlane, namespace: str, name: str) -> dict[str, Any]:
+    """The KubeDirectorCluster as stored."""
     result = control_plane.kubectl(
         "get", "kubedirectorcluster", name, "-n", namespace, "-o", "json"
     )
-    cluster: dict[str, object] = json.loads(result.stdout)
+    cluster: dict[str, Any] = json.loads(result.stdout)
     return cluster
 
 
-def cluster_ready(cluster: dict[str, object]) -> bool:
+def cluster_ready(cluster: dict[str, Any]) -> bool:
     """True when the cluster is configured, every member is, and ``Ready`` is True for its spec."""
     status = cluster.get("status")
     metadata = cluster.get("metadata")
@@ -302,3 +440,87 @@ def cluster_ready(cluster: dict[str, object]) -> bool:
         and ready.get("observedGeneration") == metadata.get("generation")
         and all(m.get("state") == "configured" for m in members)
     )
+
+
+def recorder_app(package_url: str, *, persist: bool = True) -> dict[str, Any]:
+    """A small app whose startscript records every call."""
+    return {
+        "apiVersion": "kubedirector.hpe.com/v1beta1",
+        "kind": "KubeDirectorApp",
+        "metadata": {"name": "recorder"},
+        "spec": {
+            "label": {"name": "Recorder"},
+            "distroID": "test/recorder",
+            "version": "1.0",
+            "configSchemaVersion": 7,
+            "defaultImageRepoTag": "example.invalid/recorder:1",
+            "defaultConfigPackage": {"packageURL": package_url, "useNewSetupLayout": True},
+            "defaultEventList": ["configure", "addnodes", "delnodes"],
+            **({"defaultPersistDirs": ["/data"]} if persist else {}),
+            "services": [{"id": "web", "label": {"name": "web"}, "endpoint": {"port": 8080}}],
+            "roles": [{"id": "worker", "cardinality": "1+"}],
+            "config": {
+                "selectedRoles": ["worker"],
+                "roleServices": [{"roleID": "worker", "serviceIDs": ["web"]}],
+            },
+        },
+    }
+
+
+def recorder_cluster(members: int, *, storage: bool = False) -> dict[str, Any]:
+    """A cluster ``rec`` of the recorder app with ``members`` workers."""
+    role: dict[str, Any] = {
+        "id": "worker",
+        "members": members,
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "64Mi"},
+            "limits": {"cpu": "100m", "memory": "64Mi"},
+        },
+    }
+    if storage:
+        role["storage"] = {"size": "1Gi"}
+    return {
+        "apiVersion": "kubedirector.hpe.com/v1beta1",
+        "kind": "KubeDirectorCluster",
+        "metadata": {"name": "rec"},
+        "spec": {"app": "recorder", "roles": [role]},
+    }
+
+
+def apply(control_plane: ControlPlane, namespace: str, document: dict[str, Any]) -> None:
+    """Server-side apply ``document`` in ``namespace`` as the test's own user."""
+    control_plane.kubectl(
+        "apply",
+        "--server-side",
+        "--force-conflicts",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input=yaml.safe_dump(document),
+    )
+
+
+def members(cluster: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every member in the cluster's status, role by role."""
+    return [m for role in cluster["status"].get("roles") or [] for m in role.get("members") or []]
+
+
+def wait_ready(
+    control_plane: ControlPlane, namespace: str, name: str = "rec", timeout: float = 120
+) -> dict[str, Any]:
+    """Wait until the cluster is Ready (see :func:`cluster_ready`) and return it."""
+
+    def ready() -> dict[str, Any] | None:
+        cluster = get_cluster(control_plane, namespace, name)
+        return cluster if cluster_ready(cluster) else None
+
+    result = wait_until(f"cluster {name} Ready", ready, timeout=timeout)
+    assert isinstance(result, dict)
+    return result
+
+
+def fqdns_in(call: str) -> list[str]:
+    """The fqdns a recorded ``--addnodes``/``--delnodes`` call names, in order."""
+    match = re.search(r"--fqdns (\S+)", call)
+    return match.group(1).split(",") if match else []

@@ -3,103 +3,30 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from kubedirector_core.devcluster.cluster import ControlPlane
 from kubedirector_core.testing.operator import (
     OperatorProcess,
-    cluster_ready,
+    PersistedVolumes,
+    apply,
+    count_operator_writes,
+    fqdns_in,
     get_cluster,
     make_setup_package,
+    members,
+    operator_writes,
     recorded_calls,
+    recorder_app,
+    recorder_cluster,
+    wait_ready,
     wait_until,
 )
 
 pytestmark = pytest.mark.controlplane
-
-
-def recorder_app(package_url: str, *, persist: bool = True) -> dict[str, Any]:
-    """A small app whose startscript records every call."""
-    return {
-        "apiVersion": "kubedirector.hpe.com/v1beta1",
-        "kind": "KubeDirectorApp",
-        "metadata": {"name": "recorder"},
-        "spec": {
-            "label": {"name": "Recorder"},
-            "distroID": "test/recorder",
-            "version": "1.0",
-            "configSchemaVersion": 7,
-            "defaultImageRepoTag": "example.invalid/recorder:1",
-            "defaultConfigPackage": {"packageURL": package_url, "useNewSetupLayout": True},
-            "defaultEventList": ["configure", "addnodes", "delnodes"],
-            **({"defaultPersistDirs": ["/data"]} if persist else {}),
-            "services": [{"id": "web", "label": {"name": "web"}, "endpoint": {"port": 8080}}],
-            "roles": [{"id": "worker", "cardinality": "1+"}],
-            "config": {
-                "selectedRoles": ["worker"],
-                "roleServices": [{"roleID": "worker", "serviceIDs": ["web"]}],
-            },
-        },
-    }
-
-
-def recorder_cluster(members: int, *, storage: bool = False) -> dict[str, Any]:
-    role: dict[str, Any] = {
-        "id": "worker",
-        "members": members,
-        "resources": {
-            "requests": {"cpu": "100m", "memory": "64Mi"},
-            "limits": {"cpu": "100m", "memory": "64Mi"},
-        },
-    }
-    if storage:
-        role["storage"] = {"size": "1Gi"}
-    return {
-        "apiVersion": "kubedirector.hpe.com/v1beta1",
-        "kind": "KubeDirectorCluster",
-        "metadata": {"name": "rec"},
-        "spec": {"app": "recorder", "roles": [role]},
-    }
-
-
-def apply(control_plane: ControlPlane, namespace: str, document: dict[str, Any]) -> None:
-    control_plane.kubectl(
-        "apply",
-        "--server-side",
-        "--force-conflicts",
-        "-n",
-        namespace,
-        "-f",
-        "-",
-        input=yaml.safe_dump(document),
-    )
-
-
-def members(cluster: dict[str, Any]) -> list[dict[str, Any]]:
-    return [m for role in cluster["status"].get("roles") or [] for m in role.get("members") or []]
-
-
-def wait_ready(
-    control_plane: ControlPlane, namespace: str, name: str = "rec", timeout: float = 120
-) -> dict[str, Any]:
-    def ready() -> dict[str, Any] | None:
-        cluster = get_cluster(control_plane, namespace, name)
-        return cluster if cluster_ready(cluster) else None
-
-    result = wait_until(f"cluster {name} Ready", ready, timeout=timeout)
-    assert isinstance(result, dict)
-    return result
-
-
-def fqdns_in(call: str) -> list[str]:
-    match = re.search(r"--fqdns (\S+)", call)
-    return match.group(1).split(",") if match else []
 
 
 @pytest.fixture
@@ -203,67 +130,53 @@ def test_a_deleted_pod_is_recreated_and_setup_reruns_only_without_a_volume(
     apply(control_plane, namespace, with_volume)
     apply(control_plane, namespace, without)
     stored = {name: wait_ready(control_plane, namespace, name) for name in ("rec", "plain")}
-    pods = {name: members(c)[0]["pod"] for name, c in stored.items()}
-    uids = {}
-    for name, pod in pods.items():
-        uids[name] = json.loads(
-            control_plane.kubectl("get", "pod", pod, "-n", namespace, "-o", "json").stdout
-        )["metadata"]["uid"]
-        control_plane.kubectl("delete", "pod", pod, "-n", namespace, "--wait=false")
+    pods = {name: members(cluster)[0]["pod"] for name, cluster in stored.items()}
+    for pod in pods.values():
+        assert recorded_calls(control_plane.pod_dir(namespace, pod)) == ["--configure"]
+    uids = {name: pod_uid(control_plane, namespace, pod) for name, pod in pods.items()}
 
-    def recreated(name: str) -> bool:
-        result = control_plane.kubectl(
-            "get", "pod", pods[name], "-n", namespace, "-o", "json", check=False
-        )
-        return result.returncode == 0 and json.loads(result.stdout)["metadata"]["uid"] != uids[name]
-
-    for name in pods:
-        wait_until(f"{pods[name]} recreated", lambda name=name: recreated(name))  # type: ignore[misc]
-    for name in pods:
-        wait_until(
-            f"{name} Ready again",
-            lambda name=name: (
-                cluster_ready(get_cluster(control_plane, namespace, name))
-                and members(get_cluster(control_plane, namespace, name))[0].get("containerId")
-                not in (None,)
-            ),
-        )  # type: ignore[misc]
-    time.sleep(3)
-    # The recreated pod starts with a fresh root; only the one without a volume is set up again.
+    # /etc and the app's /data live on rec's volume (the init container copies them there).
+    volumes = PersistedVolumes(control_plane.pods_dir / namespace, {pods["rec"]: ["/etc", "/data"]})
+    with volumes:
+        for pod in pods.values():
+            control_plane.kubectl("delete", "pod", pod, "-n", namespace, "--wait=false")
+        for name, pod in pods.items():
+            wait_until(
+                f"{pod} recreated",
+                lambda name=name, pod=pod: (
+                    pod_uid(control_plane, namespace, pod)  # type: ignore[misc]
+                    not in (None, uids[name])
+                ),
+            )
+        for name in pods:
+            wait_ready(control_plane, namespace, name)
+    # A recreated pod starts with a fresh root: only the member without a volume runs setup again.
     assert recorded_calls(control_plane.pod_dir(namespace, pods["plain"])) == ["--configure"]
     assert recorded_calls(control_plane.pod_dir(namespace, pods["rec"])) == []
-    assert cluster_ready(get_cluster(control_plane, namespace, "rec"))
+    for name in pods:
+        member = members(get_cluster(control_plane, namespace, name))[0]
+        assert member["state"] == "configured"
 
 
-#: What the operator writes; nothing else in the control plane writes these while idle
-#: (node heartbeats and leader-election leases are other resources).
-OPERATOR_RESOURCES = (
-    "kubedirectorclusters|statefulsets|services|persistentvolumeclaims|pods|events|configmaps"
-)
-
-
-def operator_writes(control_plane: ControlPlane) -> int:
-    """Writes (and execs) served so far for the kinds the operator writes.
-
-    Read from the API server's ``apiserver_request_total``.
-    """
-    text = control_plane.kubectl("get", "--raw", "/metrics").stdout
-    resource = re.compile(rf'resource="({OPERATOR_RESOURCES})"')
-    verb = re.compile(r'verb="(POST|PUT|PATCH|DELETE|APPLY|CONNECT)"')
-    return sum(
-        int(float(line.rsplit(" ", 1)[1]))
-        for line in text.splitlines()
-        if line.startswith("apiserver_request_total{")
-        and resource.search(line)
-        and verb.search(line)
+def pod_uid(control_plane: ControlPlane, namespace: str, pod: str) -> str | None:
+    result = control_plane.kubectl("get", "pod", pod, "-n", namespace, "-o", "json", check=False)
+    if result.returncode:
+        return None
+    body = json.loads(result.stdout)
+    ready = any(
+        c["type"] == "Ready" and c["status"] == "True"
+        for c in body["status"].get("conditions") or []
     )
+    return str(body["metadata"]["uid"]) if ready else None
 
 
 def test_a_converged_cluster_causes_no_writes_and_deletion_removes_every_child(
     control_plane: ControlPlane, namespace: str, recorder: None, operator: OperatorProcess
 ) -> None:
+    count_operator_writes(control_plane)
     apply(control_plane, namespace, recorder_cluster(2, storage=True))
     wait_ready(control_plane, namespace)
+    assert operator_writes(control_plane) > 0  # the counter sees the operator's writes
     time.sleep(5)  # let the last status write and its watch events settle
     before = {
         (m["pod"], m.get("state")) for m in members(get_cluster(control_plane, namespace, "rec"))

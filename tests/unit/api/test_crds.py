@@ -120,3 +120,19 @@ def test_checked_in_files_are_yaml_crds() -> None:
     for path in sorted(CRD_DIR.glob("*.yaml")):
         document = yaml.safe_load(path.read_text())
         assert document["kind"] == "CustomResourceDefinition", path
+
+
+def test_numeric_bounds_use_openapi_v3_0_form() -> None:
+    """apiextensions/v1 rejects JSON Schema 2020's numeric exclusive bounds."""
+
+    def walk(node: object) -> list[object]:
+        if isinstance(node, dict):
+            found = [node[k] for k in ("exclusiveMinimum", "exclusiveMaximum") if k in node]
+            return found + [v for value in node.values() for v in walk(value)]
+        if isinstance(node, list):
+            return [v for item in node for v in walk(item)]
+        return []
+
+    flags = [flag for kind in crdgen.KINDS for flag in walk(crdgen.crd(kind))]
+    assert flags, "the cluster schema has at least one exclusive bound (targetUtilization)"
+    assert all(isinstance(flag, bool) for flag in flags)
