@@ -25,6 +25,12 @@ Settings come from the environment (see :meth:`PluginSettings.from_env`):
     comma-separated block-list of plugin names.
 ``KD_PLUGIN_AUTOLOAD``
     ``0`` loads no entry point except those named in ``KD_PLUGINS``.
+``KD_EXTRA_PLUGINS``
+    comma-separated importable module names loaded as plugins after the entry
+    points, without installing a distribution (for development and tests).
+    A module's plugin name is its ``KD_PLUGIN_NAME`` attribute, or else the
+    module's name; ``KD_DISABLED_PLUGINS`` applies to it, ``KD_PLUGINS`` and
+    ``KD_PLUGIN_AUTOLOAD`` do not (naming it is asking for it).
 ``KD_PLUGIN_TRACE``
     ``1`` logs every hook call on the logger ``kubedirector_core.plugins.trace``.
 ``KD_HOOK_TIMEOUT``
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib
 import inspect
 import json
 import logging
@@ -108,6 +115,14 @@ def _parse_names(raw: str) -> frozenset[str]:
     return frozenset(name for name in raw.replace(",", " ").split() if name)
 
 
+def _parse_modules(raw: str) -> tuple[str, ...]:
+    names = [name for name in raw.replace(",", " ").split() if name]
+    for name in names:
+        if not all(part.isidentifier() for part in name.split(".")):
+            raise ValueError(f"KD_EXTRA_PLUGINS: {name!r} is not a module name")
+    return tuple(dict.fromkeys(names))
+
+
 def _parse_timeout(environ: Mapping[str, str]) -> float | None:
     raw = environ.get("KD_HOOK_TIMEOUT", "").strip()
     if not raw:
@@ -129,11 +144,15 @@ class PluginSettings:
     a block-list and wins over ``only``; with ``autoload`` false, only the
     plugins named in ``only`` are loaded. ``hook_timeout`` is the time limit
     in seconds for one call of one plugin's hook (``None``: no limit).
+    ``extra`` names modules imported and registered as plugins after the
+    entry points (``disabled`` applies to them, ``only`` and ``autoload`` do
+    not).
     """
 
     autoload: bool = True
     only: frozenset[str] | None = None
     disabled: frozenset[str] = frozenset()
+    extra: tuple[str, ...] = ()
     trace: bool = False
     hook_timeout: float | None = DEFAULT_HOOK_TIMEOUT
 
@@ -146,6 +165,7 @@ class PluginSettings:
             autoload=_parse_flag(env, "KD_PLUGIN_AUTOLOAD", default=True),
             only=only or None,
             disabled=_parse_names(env.get("KD_DISABLED_PLUGINS", "")),
+            extra=_parse_modules(env.get("KD_EXTRA_PLUGINS", "")),
             trace=_parse_flag(env, "KD_PLUGIN_TRACE", default=False),
             hook_timeout=_parse_timeout(env),
         )
@@ -247,6 +267,32 @@ def _load_entry_point(
     pm.versions[entry_point.name] = dist.version if dist is not None else None
 
 
+def _load_module(pm: KubeDirectorPluginManager, settings: PluginSettings, module: str) -> None:
+    """Import ``module`` (named in ``KD_EXTRA_PLUGINS``) and register it unless disabled."""
+    try:
+        plugin = importlib.import_module(module)
+    except Exception as err:
+        raise PluginLoadError(
+            module,
+            f"cannot import module {module!r} named in KD_EXTRA_PLUGINS: "
+            f"{type(err).__name__}: {err}",
+        ) from err
+    name = getattr(plugin, "KD_PLUGIN_NAME", None) or module
+    if not isinstance(name, str):
+        raise PluginLoadError(module, f"KD_PLUGIN_NAME must be a string, got {name!r}")
+    if name in settings.disabled:
+        return
+    if pm.has_plugin(name):
+        raise PluginLoadError(
+            name,
+            f"cannot be registered from module {module!r}: the name is taken; "
+            "plugin names must be unique",
+        )
+    _register(pm, name, plugin)
+    version = getattr(plugin, "__version__", None)
+    pm.versions[name] = version if isinstance(version, str) else None
+
+
 def _installed_entry_points() -> list[importlib_metadata.EntryPoint]:
     return list(importlib_metadata.entry_points(group=ENTRY_POINT_GROUP))
 
@@ -288,8 +334,13 @@ def make_plugin_manager(
                 "another distribution); plugin names must be unique",
             )
         _load_entry_point(pm, entry_point)
+    for module in settings.extra:
+        _load_module(pm, settings, module)
     missing = sorted(
-        (settings.only or frozenset()) - settings.disabled - {ep.name for ep in available}
+        (settings.only or frozenset())
+        - settings.disabled
+        - {ep.name for ep in available}
+        - {name for name, _ in pm.list_name_plugin()}
     )
     if missing:
         raise PluginLoadError(

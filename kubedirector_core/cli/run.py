@@ -57,6 +57,26 @@ from kubedirector_core.runtime.reconciler import RuntimeSettings
     show_default=True,
     help="Seconds after which every watch is renewed (guards against silently stalled streams).",
 )
+@click.option(
+    "--webhook-port",
+    type=int,
+    default=None,
+    help="Serve the admission webhooks on this port (with --webhook-cert/-key/-ca).",
+)
+@click.option(
+    "--webhook-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address the webhooks listen on and the API server calls.",
+)
+@click.option("--webhook-cert", type=click.Path(exists=True, path_type=Path), default=None)
+@click.option("--webhook-key", type=click.Path(exists=True, path_type=Path), default=None)
+@click.option(
+    "--webhook-ca",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="CA that signed --webhook-cert: the API server trusts it for the webhooks.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Log debug messages.")
 def run(
     kubeconfig: Path | None,
@@ -68,6 +88,11 @@ def run(
     action_concurrency: int,
     action_timeout: float,
     watch_timeout: float,
+    webhook_port: int | None,
+    webhook_host: str,
+    webhook_cert: Path | None,
+    webhook_key: Path | None,
+    webhook_ca: Path | None,
     verbose: bool,
 ) -> None:
     """Run the operator: reconcile KubeDirectorClusters until interrupted."""
@@ -79,6 +104,21 @@ def run(
             parse_selector(namespace_selector)
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--namespace-selector") from error
+    webhook = None
+    if webhook_port is not None:
+        if not (webhook_cert and webhook_key and webhook_ca):
+            raise click.UsageError(
+                "--webhook-port needs --webhook-cert, --webhook-key and --webhook-ca"
+            )
+        from kubedirector_core.runtime.webhook import WebhookOptions
+
+        webhook = WebhookOptions(
+            port=webhook_port,
+            certfile=webhook_cert,
+            keyfile=webhook_key,
+            ca_file=webhook_ca,
+            host=webhook_host,
+        )
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
@@ -93,6 +133,7 @@ def run(
         system_namespace=system_namespace,
         workers=workers,
         watch_server_timeout=watch_timeout,
+        webhook=webhook,
         runtime=RuntimeSettings(
             action_concurrency=action_concurrency, action_timeout=action_timeout
         ),

@@ -35,6 +35,12 @@ from kubedirector_core.runtime.kubeapi import KubeApi
 from kubedirector_core.runtime.objects import CLUSTER_LABEL
 from kubedirector_core.runtime.reconciler import Outcome, Planner, Reconciler, RuntimeSettings
 from kubedirector_core.runtime.selectors import LabelPredicate, parse_selector
+from kubedirector_core.runtime.webhook import (
+    ApiAdmissionFacts,
+    WebhookOptions,
+    apply_configurations,
+    enable_webhooks,
+)
 from kubedirector_core.runtime.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -99,6 +105,8 @@ class OperatorOptions:
     #: Seconds the API server keeps a watch open (kopf's default is unbounded: nolar/kopf#585).
     watch_server_timeout: float = 300.0
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
+    #: Serve the admission webhooks (and register their configurations) when set.
+    webhook: WebhookOptions | None = None
 
 
 def operator_settings(options: OperatorOptions) -> kopf.OperatorSettings:
@@ -127,6 +135,7 @@ class Operator:
     ) -> None:
         self.options = options
         self.api = api
+        self.hooks = hooks
         self.caches = Caches(system_namespace=options.system_namespace)
         self.reconciler = Reconciler(api, hooks, planner=planner, settings=options.runtime)
         self.queue: WorkQueue[ClusterKey] | None = None
@@ -409,10 +418,18 @@ class Operator:
         workers = [asyncio.create_task(self._work(queue)) for _ in range(self.options.workers)]
         workers.append(asyncio.create_task(self.resync_after(RESYNC_AFTER)))
         namespaces = list(self.options.namespaces)
+        registry = self.registry(configuration)
+        settings = operator_settings(self.options)
+        if self.options.webhook is not None:
+            facts = ApiAdmissionFacts(self.api.api_client, self.options.system_namespace)
+            configurations = enable_webhooks(
+                settings, registry, self.options.webhook, facts, plugin_rules=self.hooks
+            )
+            await asyncio.to_thread(apply_configurations, self.api.api_client, configurations)
         try:
             await kopf.operator(
-                registry=self.registry(configuration),
-                settings=operator_settings(self.options),
+                registry=registry,
+                settings=settings,
                 standalone=True,
                 clusterwide=not namespaces,
                 namespaces=namespaces,

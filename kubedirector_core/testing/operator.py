@@ -40,6 +40,7 @@ __all__ = [
     "count_operator_writes",
     "fqdns_in",
     "get_cluster",
+    "grant_operator",
     "kubedirector_crds",
     "make_setup_package",
     "members",
@@ -143,7 +144,8 @@ def pytest_runtest_makereport(
     return report
 
 
-def _grant_operator(control_plane: ControlPlane) -> Path:
+def grant_operator(control_plane: ControlPlane) -> Path:
+    """Bind the fixture operator's identity to cluster-admin; return its kubeconfig."""
     control_plane.kubectl(
         "create",
         "clusterrolebinding",
@@ -178,7 +180,7 @@ def operator(
 ) -> Iterator[OperatorProcess]:
     """The operator running against the test's namespace; always stopped afterwards."""
     process = OperatorProcess(
-        _grant_operator(control_plane),
+        grant_operator(control_plane),
         [namespace],
         tmp_path / "operator.log",
         extra_args=getattr(request, "param", ()),

@@ -98,6 +98,30 @@ def test_allow_list_naming_a_missing_plugin_stops_start_up(plugin_dir: Path) -> 
         make_plugin_manager(PluginSettings(only=frozenset({"one", "tow"})), entry_points=eps)
 
 
+def test_extra_plugin_modules_load_by_name_without_a_distribution(plugin_dir: Path) -> None:
+    _module(plugin_dir, "kdtest_extra", GOOD_PLUGIN + 'KD_PLUGIN_NAME = "extra"\n')
+    _module(plugin_dir, "kdtest_plain", GOOD_PLUGIN)
+    settings = PluginSettings.from_env({"KD_EXTRA_PLUGINS": "kdtest_extra, kdtest_plain"})
+    assert settings.extra == ("kdtest_extra", "kdtest_plain")
+
+    pm = make_plugin_manager(settings, entry_points=[])
+    [info] = [info for info in Hooks(pm).plugins() if info.name == "extra"]
+    assert info.claims == ("example/*",)
+    assert {"core", "extra", "kdtest_plain"} == {name for name, _ in pm.list_name_plugin()}
+    # the block-list applies; the allow-list and autoload govern entry points only
+    blocked = PluginSettings(extra=settings.extra, disabled=frozenset({"extra"}))
+    assert _names(blocked, []) == {"core", "kdtest_plain"}
+    only = PluginSettings(extra=("kdtest_extra",), autoload=False, only=frozenset({"extra"}))
+    assert _names(only, []) == {"core", "extra"}
+
+
+def test_extra_plugin_module_that_cannot_be_imported_stops_start_up(plugin_dir: Path) -> None:
+    with pytest.raises(PluginLoadError, match="cannot import module 'kdtest_absent'"):
+        make_plugin_manager(PluginSettings(extra=("kdtest_absent",)), entry_points=[])
+    with pytest.raises(ValueError, match="KD_EXTRA_PLUGINS"):
+        PluginSettings.from_env({"KD_EXTRA_PLUGINS": "not/a/module"})
+
+
 def test_entry_point_plugins_are_called_with_their_version_unknown(plugin_dir: Path) -> None:
     pm = make_plugin_manager(
         PluginSettings(), entry_points=[_module(plugin_dir, "kdtest_one", GOOD_PLUGIN)]
