@@ -19,9 +19,10 @@ import click
 from kubedirector_core.api import KubeDirectorApp
 from kubedirector_core.api.documents import Document, read_documents
 from kubedirector_core.catalog import env_paths, load_catalog
-from kubedirector_core.errors import CatalogError
+from kubedirector_core.errors import CatalogError, PluginError
+from kubedirector_core.plugins import load_hooks
 from kubedirector_core.problems import Problem
-from kubedirector_core.validation import validate_app, validate_document
+from kubedirector_core.validation import PluginRules, validate_app, validate_document
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,15 @@ def _apps_in(documents: Sequence[tuple[str, Document]]) -> dict[str, KubeDirecto
 
 
 def validate_files(
-    files: Sequence[Path], app_files: Sequence[Path], catalog_paths: Sequence[Path]
+    files: Sequence[Path],
+    app_files: Sequence[Path],
+    catalog_paths: Sequence[Path],
+    plugin_rules: PluginRules | None = None,
 ) -> list[Finding]:
-    """Validate every document of ``files``; return what is wrong, file by file."""
+    """Validate every document of ``files``; return what is wrong, file by file.
+
+    ``plugin_rules`` (the installed plugins' validate hooks) add their problems.
+    """
     documents, findings = _read(files)
     app_documents, app_findings = _read(app_files)
     findings += app_findings
@@ -88,7 +95,7 @@ def validate_files(
     apps.update(_apps_in(documents))
     apps.update(_apps_in(app_documents))
     for source, document in documents:
-        _model, problems = validate_document(document.body, apps=apps)
+        _model, problems = validate_document(document.body, apps=apps, plugin_rules=plugin_rules)
         findings += [Finding(source, problem) for problem in problems]
     return findings
 
@@ -122,8 +129,15 @@ def validate(
     catalog_paths: tuple[Path, ...],
     output: str,
 ) -> None:
-    """Check KubeDirector resource files offline; exit 1 when any has an error."""
-    findings = validate_files(files, app_files, [*catalog_paths, *env_paths()])
+    """Check KubeDirector resource files offline; exit 1 when any has an error.
+
+    The installed plugins' validate hooks run too (KD_PLUGINS / KD_DISABLED_PLUGINS apply).
+    """
+    try:
+        hooks = load_hooks()
+    except PluginError as error:
+        raise click.ClickException(str(error)) from error
+    findings = validate_files(files, app_files, [*catalog_paths, *env_paths()], hooks)
     if output == "json":
         click.echo(json.dumps([finding.as_dict() for finding in findings], indent=2))
     else:

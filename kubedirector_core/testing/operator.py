@@ -7,6 +7,10 @@
   goes to a file that is printed when the test fails. ``kill()`` sends
   SIGKILL (as a crash would), ``restart()`` starts it again, and the process
   is always stopped at the end.
+* ``operator_env`` (function): extra environment variables for the operator
+  process, ``{}`` by default; override the fixture in a test module (e.g. to
+  set ``KD_EXTRA_PLUGINS`` and ``PYTHONPATH``). ``OperatorProcess.env`` can be
+  changed too; it applies from the next ``start()``/``restart()``.
 
 Mark such tests with ``@pytest.mark.controlplane``.
 """
@@ -20,7 +24,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +49,7 @@ __all__ = [
     "make_setup_package",
     "members",
     "operator",
+    "operator_env",
     "operator_writes",
     "pytest_runtest_makereport",
     "recorded_calls",
@@ -68,11 +73,14 @@ class OperatorProcess:
         namespaces: Sequence[str],
         log_path: Path,
         extra_args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.kubeconfig = kubeconfig
         self.namespaces = list(namespaces)
         self.log_path = log_path
         self.extra_args = list(extra_args)
+        #: Variables added to (or overriding) this process's environment.
+        self.env = dict(env or {})
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -95,7 +103,7 @@ class OperatorProcess:
                 self.command(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **self.env},
             )
 
     @property
@@ -171,12 +179,19 @@ def kubedirector_crds(control_plane: ControlPlane) -> None:
 
 
 @pytest.fixture
+def operator_env() -> dict[str, str]:
+    """Extra environment for the ``operator`` fixture's process; override it to add some."""
+    return {}
+
+
+@pytest.fixture
 def operator(
     control_plane: ControlPlane,
     kubedirector_crds: None,
     namespace: str,
     tmp_path: Path,
     request: pytest.FixtureRequest,
+    operator_env: dict[str, str],
 ) -> Iterator[OperatorProcess]:
     """The operator running against the test's namespace; always stopped afterwards."""
     process = OperatorProcess(
@@ -184,6 +199,7 @@ def operator(
         [namespace],
         tmp_path / "operator.log",
         extra_args=getattr(request, "param", ()),
+        env=operator_env,
     )
     process.start()
     try:
