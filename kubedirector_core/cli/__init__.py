@@ -37,5 +37,9 @@ def _register() -> None:
 
     main.add_command(run.run)
 
+    from kubedirector_core.cli import status
+
+    main.add_command(status.status)
+
 
 _register()

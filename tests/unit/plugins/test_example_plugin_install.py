@@ -4,8 +4,8 @@ The fresh virtual environment gets the core and the plugins as wheels built
 here, with no network: third-party dependencies (pydantic, pluggy, ...) come
 from this interpreter's site-packages through a filtered view that leaves out
 kubedirector-core and every plugin, so that only what was installed is found.
-Until ``kubedirector_core.plan`` renders clusters, the "rendered cluster" is
-a role's objects passed through ``Hooks.pre_create``, as the renderer will.
+The "rendered cluster" is what ``kubedirector render`` prints: the core's
+planner (``kubedirector_core.plan.render_objects``) with the installed plugins.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ pytestmark = pytest.mark.slow
 PROBE = """
 import json, sys
 import kubedirector_core as kd
+from kubedirector_core.plan import render_objects
 from kubedirector_core.plugins import load_hooks
 
 app = kd.KubeDirectorApp.from_wire({
@@ -40,20 +41,20 @@ app = kd.KubeDirectorApp.from_wire({
              "configSchemaVersion": 7, "defaultImageRepoTag": "busybox:1",
              "roles": [{"id": "worker", "cardinality": "1+"}],
              "config": {"roleServices": [], "selectedRoles": ["worker"]}}})
-cluster = kd.KubeDirectorCluster.from_wire({
-    "apiVersion": "kubedirector.hpe.com/v1beta1", "kind": "KubeDirectorCluster",
-    "metadata": {"name": "c1", "labels": {"example.com/team": "search"}},
-    "spec": {"app": "demo", "roles": [{"id": "worker", "members": 9,
-             "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}})
-role = cluster.spec.roles[0]
-objects = [{"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "c1-worker"},
-            "spec": {"template": {"metadata": {"labels": {"role": "worker"}}}}}]
+def make_cluster(members):
+    return kd.KubeDirectorCluster.from_wire({
+        "apiVersion": "kubedirector.hpe.com/v1beta1", "kind": "KubeDirectorCluster",
+        "metadata": {"name": "c1", "labels": {"example.com/team": "search"}},
+        "spec": {"app": "demo", "roles": [{"id": "worker", "members": members,
+                 "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}})
+cluster = make_cluster(9)  # more members than the example plugin allows
+valid = make_cluster(3)
 hooks = load_hooks()
 print(json.dumps({
     "core": kd.__file__,
     "plugins": {p.name: p.version for p in hooks.plugins()},
     "claimed_by": hooks.claimed_by(app),
-    "rendered": hooks.pre_create(app, cluster, role, objects),
+    "rendered": [o for o in render_objects(app, valid, hooks) if o["kind"] == "StatefulSet"],
     "configmeta": hooks.configmeta(app, cluster),
     "problems": [[p.path, p.source] for p in hooks.validate_cluster(cluster, app, None)],
 }))
@@ -133,15 +134,15 @@ def test_example_plugin_changes_a_rendered_cluster_once_installed(fresh_venv: Pa
     assert str(installed["core"]).startswith(str(fresh_venv.parents[1]))  # not this checkout
     assert installed["claimed_by"] == ["core", "example"]
     [statefulset] = installed["rendered"]
-    assert statefulset["spec"]["template"]["metadata"]["labels"] == {
-        "role": "worker",
-        "example.com/team": "search",
-    }
+    labels = statefulset["spec"]["template"]["metadata"]["labels"]
+    assert labels["example.com/team"] == "search"
+    assert labels["kubedirector.hpe.com/role"] == "worker"  # the core's own labels stay
     assert installed["configmeta"] == {"example": {"team": "search"}}
     assert installed["problems"] == [["spec.roles[0].members", "example"]]
 
     [untouched] = disabled["rendered"]
-    assert untouched["spec"]["template"]["metadata"]["labels"] == {"role": "worker"}
+    assert "example.com/team" not in untouched["spec"]["template"]["metadata"]["labels"]
+    assert untouched["spec"]["replicas"] == statefulset["spec"]["replicas"] == 3
     assert disabled["configmeta"] == {}
     assert disabled["problems"] == []
 
