@@ -57,6 +57,7 @@ from kubedirector_core.plugins import (
     make_plugin_manager,
 )
 from kubedirector_core.problems import Problem, Severity
+from kubedirector_core.setuppackage import build_setup_package
 
 __all__ = [
     "CPU_UTILIZATION",
@@ -98,6 +99,7 @@ __all__ = [
     "RoleStatus",
     "Severity",
     "__version__",
+    "build_setup_package",
     "hookimpl",
     "hookspec",
     "load_hooks",

@@ -32,6 +32,7 @@ import pytest
 import yaml
 
 from kubedirector_core.devcluster.cluster import ControlPlane
+from kubedirector_core.setuppackage import build_setup_package
 
 __all__ = [
     "OPERATOR_USER",
@@ -331,15 +332,7 @@ exit 0
 
 def make_setup_package(path: Path, startscript: str = RECORDING_STARTSCRIPT) -> str:
     """Write a setup package (``appconfig/startscript`` in a .tgz) and return its file:// URL."""
-    import io
-    import tarfile
-
-    data = startscript.encode()
-    with tarfile.open(path, "w:gz") as archive:
-        info = tarfile.TarInfo("appconfig/startscript")
-        info.size = len(data)
-        info.mode = 0o755
-        archive.addfile(info, io.BytesIO(data))
+    path.write_bytes(build_setup_package({"appconfig/startscript": (startscript.encode(), 0o755)}))
     return path.resolve().as_uri()
 
 

@@ -7,12 +7,11 @@ Build it into an image with ``python -m kd_spark.package OUT.tgz``.
 
 from __future__ import annotations
 
-import gzip
-import io
 import sys
-import tarfile
 from importlib.resources import files
 from pathlib import Path
+
+from kubedirector_core import build_setup_package
 
 #: The files of the setup package, with their modes.
 SETUP_FILES = {"startscript": 0o755, "kd-spark": 0o755, "gpu-discovery.sh": 0o755}
@@ -25,20 +24,9 @@ def setup_file(name: str) -> str:
 
 def setup_package() -> bytes:
     """The setup package as gzip'd tar bytes, identical for identical sources."""
-    buffer = io.BytesIO()
-    # The gzip header carries a timestamp: pin it, or the bytes depend on the clock.
-    with (
-        gzip.GzipFile(filename="", fileobj=buffer, mode="wb", mtime=0) as compressed,
-        tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive,
-    ):
-        for name, mode in sorted(SETUP_FILES.items()):
-            data = setup_file(name).encode("utf-8")
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), mode, 0
-            info.uid = info.gid = 0
-            info.uname = info.gname = "root"
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+    return build_setup_package(
+        {name: (setup_file(name).encode("utf-8"), mode) for name, mode in SETUP_FILES.items()}
+    )
 
 
 def catalog_path() -> Path:
