@@ -61,7 +61,10 @@ def _last(record: dict[str, Any]) -> dict[str, Any]:
 
 def _table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
 
 
 def describe(cluster: dict[str, Any], nodes: dict[str, str | None]) -> str:
@@ -149,7 +152,11 @@ def fetch(
         pods = client.CoreV1Api(api).list_namespaced_pod(
             namespace, label_selector=f"{CLUSTER_LABEL}={name}"
         )
-    nodes = {pod.metadata.name: pod.spec.node_name for pod in pods.items}
+    nodes: dict[str, str | None] = {
+        str(pod.metadata.name): pod.spec.node_name
+        for pod in pods.items
+        if pod.metadata is not None and pod.spec is not None
+    }
     assert isinstance(cluster, dict)
     return cluster, nodes
 

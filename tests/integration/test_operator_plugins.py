@@ -132,7 +132,14 @@ def test_a_raising_plugin_fails_only_its_clusters_and_disabling_it_recovers(
     doomed = get_cluster(control_plane, namespace, "doomed-1")
     assert not cluster_ready(doomed)
     pods = control_plane.kubectl(
-        "get", "pods", "-n", namespace, "-l", "kubedirector.hpe.com/kdcluster=doomed-1", "-o", "name"
+        "get",
+        "pods",
+        "-n",
+        namespace,
+        "-l",
+        "kubedirector.hpe.com/kdcluster=doomed-1",
+        "-o",
+        "name",
     ).stdout.split()
     assert pods == []
     print(f"\nhealthy Ready and doomed-1 PluginFailed within {time.monotonic() - started:.1f}s")
