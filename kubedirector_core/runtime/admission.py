@@ -111,6 +111,15 @@ def register(
 ) -> None:
     """Register the validating and mutating handlers of KubeDirector resources."""
 
+    async def app_of(cluster: Mapping[str, Any]) -> FoundApp | None:
+        """The app a cluster document names, looked up where its appCatalog says."""
+        spec = cluster.get("spec") or {}
+        return await facts.find_app(
+            cluster.get("metadata", {}).get("namespace", ""),
+            str(spec.get("app", "")),
+            spec.get("appCatalog"),
+        )
+
     @kopf.on.validate(  # type: ignore[arg-type]
         GROUP,
         VERSION,
@@ -125,12 +134,7 @@ def register(
         warnings: list[str],
         **_: Any,
     ) -> None:
-        spec = body.get("spec") or {}
-        found = await facts.find_app(
-            body.get("metadata", {}).get("namespace", ""),
-            str(spec.get("app", "")),
-            spec.get("appCatalog"),
-        )
+        found = await app_of(body)
         _cluster, problems = validate_cluster(
             dict(body),
             found.app if found else None,
@@ -151,12 +155,7 @@ def register(
     async def default_cluster(
         body: Mapping[str, Any], patch: kopf.Patch, operation: str, **_: Any
     ) -> None:
-        spec = body.get("spec") or {}
-        found = await facts.find_app(
-            body.get("metadata", {}).get("namespace", ""),
-            str(spec.get("app", "")),
-            spec.get("appCatalog"),
-        )
+        found = await app_of(body)
         cluster, problems = validate_cluster(dict(body), found.app if found else None)
         if cluster is None or found is None or any(p.is_error for p in problems):
             return  # the validating webhook reports why
@@ -172,7 +171,7 @@ def register(
         if operations:
             defaulted = _apply_adds(body, operations)
             for key, value in defaulted["spec"].items():
-                if spec.get(key) != value:
+                if (body.get("spec") or {}).get(key) != value:
                     patch.spec[key] = value
 
     @kopf.on.validate(  # type: ignore[arg-type]

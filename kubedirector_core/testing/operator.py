@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import Generator, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 import yaml
@@ -42,6 +42,7 @@ __all__ = [
     "PersistedVolumes",
     "apply",
     "cluster_ready",
+    "condition",
     "count_operator_writes",
     "fqdns_in",
     "get_cluster",
@@ -49,6 +50,7 @@ __all__ = [
     "kubedirector_crds",
     "make_setup_package",
     "members",
+    "named",
     "operator",
     "operator_env",
     "operator_writes",
@@ -58,6 +60,7 @@ __all__ = [
     "recorder_cluster",
     "wait_ready",
     "wait_until",
+    "warning_events",
 ]
 
 #: The identity the fixture's operator uses (a service account's user name).
@@ -342,24 +345,18 @@ def recorded_calls(pod_dir: Path) -> list[str]:
     return log.read_text().splitlines() if log.exists() else []
 
 
-class GuestFiles:
-    """Put files into every member's guest root as soon as its directory appears.
+class _Poller:
+    """A daemon thread calling :meth:`tick` every ``interval`` seconds while in a ``with``."""
 
-    Stands in for what a container image ships (``/opt/configscripts/...``):
-    under KWOK a pod's root starts empty, so files the app's image would hold
-    are copied in by this watcher (polling every 20 ms, well before a pod is
-    Ready and its setup runs).
-    """
+    interval = 0.02
 
-    def __init__(self, pods_dir: Path, files: dict[str, bytes]) -> None:
+    def __init__(self, name: str) -> None:
         import threading
 
-        self.pods_dir = pods_dir
-        self.files = files
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="guest-files", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def __enter__(self) -> GuestFiles:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -369,18 +366,41 @@ class GuestFiles:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for pod_dir in self.pods_dir.glob("[!.]*"):
-                for relative, content in self.files.items():
-                    target = pod_dir / relative.lstrip("/")
-                    if not target.exists():
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        partial = target.with_name(target.name + ".partial")
-                        partial.write_bytes(content)
-                        partial.rename(target)
-            self._stop.wait(0.02)
+            self.tick()
+            self._stop.wait(self.interval)
+
+    def tick(self) -> None:
+        """One round of work."""
+        raise NotImplementedError
 
 
-class PersistedVolumes:
+class GuestFiles(_Poller):
+    """Put files into every member's guest root as soon as its directory appears.
+
+    Stands in for what a container image ships (``/opt/configscripts/...``):
+    under KWOK a pod's root starts empty, so files the app's image would hold
+    are copied in by this watcher (polling every 20 ms, well before a pod is
+    Ready and its setup runs).
+    """
+
+    def __init__(self, pods_dir: Path, files: dict[str, bytes]) -> None:
+        super().__init__("guest-files")
+        self.pods_dir = pods_dir
+        self.files = files
+
+    def tick(self) -> None:
+        """Copy the files into every pod directory that lacks them."""
+        for pod_dir in self.pods_dir.glob("[!.]*"):
+            for relative, content in self.files.items():
+                target = pod_dir / relative.lstrip("/")
+                if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    partial = target.with_name(target.name + ".partial")
+                    partial.write_bytes(content)
+                    partial.rename(target)
+
+
+class PersistedVolumes(_Poller):
     """Emulate members' volumes under KWOK: a recreated pod gets back its persisted dirs.
 
     KWOK's volumes hold no data, and a recreated pod starts with a fresh
@@ -391,40 +411,28 @@ class PersistedVolumes:
     """
 
     def __init__(self, namespace_dir: Path, persisted: dict[str, list[str]]) -> None:
-        import threading
-
+        super().__init__("volumes")
         self.namespace_dir = namespace_dir
         self.persisted = persisted
         self._restored: set[Path] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="volumes", daemon=True)
 
-    def __enter__(self) -> PersistedVolumes:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _run(self) -> None:
+    def tick(self) -> None:
+        """Restore the persisted directories of every pod recreated since the last round."""
         import shutil
 
-        while not self._stop.is_set():
-            for pod, directories in self.persisted.items():
-                archives = sorted(
-                    (self.namespace_dir / ".gone").glob(f"{pod}.*"),
-                    key=lambda path: path.stat().st_mtime,
-                )
-                current = self.namespace_dir / pod
-                if not archives or archives[-1] in self._restored or not current.is_dir():
-                    continue
-                for directory in directories:
-                    source = archives[-1] / directory.lstrip("/")
-                    if source.is_dir():
-                        shutil.copytree(source, current / directory.lstrip("/"), dirs_exist_ok=True)
-                self._restored.add(archives[-1])
-            self._stop.wait(0.02)
+        for pod, directories in self.persisted.items():
+            archives = sorted(
+                (self.namespace_dir / ".gone").glob(f"{pod}.*"),
+                key=lambda path: path.stat().st_mtime,
+            )
+            current = self.namespace_dir / pod
+            if not archives or archives[-1] in self._restored or not current.is_dir():
+                continue
+            for directory in directories:
+                source = archives[-1] / directory.lstrip("/")
+                if source.is_dir():
+                    shutil.copytree(source, current / directory.lstrip("/"), dirs_exist_ok=True)
+            self._restored.add(archives[-1])
 
 
 def get_cluster(control_plane: ControlPlane, namespace: str, name: str) -> dict[str, Any]:
@@ -442,11 +450,10 @@ def cluster_ready(cluster: dict[str, Any]) -> bool:
     metadata = cluster.get("metadata")
     if not isinstance(status, dict) or not isinstance(metadata, dict):
         return False
-    ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
+    ready = condition(cluster, "Ready")
     members = [m for role in status.get("roles") or [] for m in role.get("members") or []]
     return (
         status.get("state") == "configured"
-        and ready is not None
         and ready.get("status") == "True"
         and ready.get("observedGeneration") == metadata.get("generation")
         and all(m.get("state") == "configured" for m in members)
@@ -535,3 +542,36 @@ def fqdns_in(call: str) -> list[str]:
     """The fqdns a recorded ``--addnodes``/``--delnodes`` call names, in order."""
     match = re.search(r"--fqdns (\S+)", call)
     return match.group(1).split(",") if match else []
+
+
+def named(document: dict[str, Any], name: str, **spec: Any) -> dict[str, Any]:
+    """A deep copy of ``document`` renamed to ``name``, with ``spec`` fields replaced."""
+    document = json.loads(json.dumps(document))
+    document["metadata"]["name"] = name
+    document["spec"].update(spec)
+    return document
+
+
+def condition(cluster: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The cluster's status condition of type ``kind``, or ``{}``."""
+    for found in (cluster.get("status") or {}).get("conditions") or []:
+        if found["type"] == kind:
+            return dict(found)
+    return {}
+
+
+def warning_events(control_plane: ControlPlane, namespace: str, name: str) -> list[dict[str, Any]]:
+    """Reason and message of every Warning Event about the object ``name``."""
+    events = json.loads(
+        control_plane.kubectl(
+            "get",
+            "events",
+            "-n",
+            namespace,
+            "-o",
+            "json",
+            "--field-selector",
+            f"involvedObject.name={name},type=Warning",
+        ).stdout
+    )["items"]
+    return [{"reason": e["reason"], "message": e["message"]} for e in events]

@@ -13,12 +13,15 @@ from kubedirector_core.testing.operator import (
     OperatorProcess,
     apply,
     cluster_ready,
+    condition,
     get_cluster,
     make_setup_package,
+    named,
     recorder_app,
     recorder_cluster,
     wait_ready,
     wait_until,
+    warning_events,
 )
 
 pytestmark = pytest.mark.controlplane
@@ -33,36 +36,6 @@ exit 3
 """
 
 
-def named(document: dict[str, Any], name: str, **spec: Any) -> dict[str, Any]:
-    document = json.loads(json.dumps(document))
-    document["metadata"]["name"] = name
-    document["spec"].update(spec)
-    return document
-
-
-def condition(cluster: dict[str, Any], kind: str) -> dict[str, Any]:
-    for found in (cluster.get("status") or {}).get("conditions") or []:
-        if found["type"] == kind:
-            return dict(found)
-    return {}
-
-
-def warnings(control_plane: ControlPlane, namespace: str, name: str) -> list[dict[str, Any]]:
-    events = json.loads(
-        control_plane.kubectl(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "-o",
-            "json",
-            "--field-selector",
-            f"involvedObject.name={name},type=Warning",
-        ).stdout
-    )["items"]
-    return [{"reason": e["reason"], "message": e["message"]} for e in events]
-
-
 def wait_for_warning(
     control_plane: ControlPlane, namespace: str, name: str, text: str
 ) -> list[dict[str, Any]]:
@@ -70,7 +43,7 @@ def wait_for_warning(
         f"a Warning Event on {name} mentioning {text!r}",
         lambda: [
             e
-            for e in warnings(control_plane, namespace, name)
+            for e in warning_events(control_plane, namespace, name)
             if text in e["message"] or text == e["reason"]
         ],
     )

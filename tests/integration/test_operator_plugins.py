@@ -8,7 +8,6 @@ lets its cluster recover.
 
 from __future__ import annotations
 
-import json
 import textwrap
 import time
 from pathlib import Path
@@ -21,12 +20,15 @@ from kubedirector_core.testing.operator import (
     OperatorProcess,
     apply,
     cluster_ready,
+    condition,
     get_cluster,
     make_setup_package,
+    named,
     recorder_app,
     recorder_cluster,
     wait_ready,
     wait_until,
+    warning_events,
 )
 
 pytestmark = pytest.mark.controlplane
@@ -61,36 +63,6 @@ def operator_env(tmp_path: Path) -> dict[str, str]:
     return {"KD_EXTRA_PLUGINS": PLUGIN_MODULE, "PYTHONPATH": str(folder)}
 
 
-def named(document: dict[str, Any], name: str, **spec: Any) -> dict[str, Any]:
-    document = json.loads(json.dumps(document))
-    document["metadata"]["name"] = name
-    document["spec"].update(spec)
-    return document
-
-
-def condition(cluster: dict[str, Any], kind: str) -> dict[str, Any]:
-    for found in (cluster.get("status") or {}).get("conditions") or []:
-        if found["type"] == kind:
-            return dict(found)
-    return {}
-
-
-def warnings(control_plane: ControlPlane, namespace: str, name: str) -> list[dict[str, Any]]:
-    events = json.loads(
-        control_plane.kubectl(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "-o",
-            "json",
-            "--field-selector",
-            f"involvedObject.name={name},type=Warning",
-        ).stdout
-    )["items"]
-    return [{"reason": e["reason"], "message": e["message"]} for e in events]
-
-
 def test_a_raising_plugin_fails_only_its_clusters_and_disabling_it_recovers(
     control_plane: ControlPlane,
     kubedirector_crds: None,
@@ -122,7 +94,7 @@ def test_a_raising_plugin_fails_only_its_clusters_and_disabling_it_recovers(
         "a Warning Event PluginFailed on doomed-1 naming the plugin",
         lambda: [
             e
-            for e in warnings(control_plane, namespace, "doomed-1")
+            for e in warning_events(control_plane, namespace, "doomed-1")
             if e["reason"] == "PluginFailed" and PLUGIN_NAME in e["message"]
         ],
     )
