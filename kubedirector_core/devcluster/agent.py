@@ -109,11 +109,16 @@ class Agent:
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
         self.directories = directories
+        # UIDs of the pods whose directory and Exec rule are in place: a pod's
+        # status changes many times, the rule needs writing once per pod.
+        self._prepared: set[str] = set()
 
     def pod_seen(self, pod: dict[str, Any]) -> None:
         """Prepare a scheduled pod's directory and Exec rule (idempotent)."""
         meta = pod["metadata"]
         if not pod.get("spec", {}).get("nodeName") or meta.get("deletionTimestamp"):
+            return
+        if meta["uid"] in self._prepared:
             return
         directory = self.directories.ensure(meta["namespace"], meta["name"], meta["uid"])
         self.custom.patch_namespaced_custom_object(
@@ -127,10 +132,12 @@ class Agent:
             force=True,
             _content_type="application/apply-patch+yaml",
         )
+        self._prepared.add(meta["uid"])
 
     def pod_gone(self, pod: dict[str, Any]) -> None:
         """Archive a deleted pod's directory."""
         meta = pod["metadata"]
+        self._prepared.discard(meta["uid"])
         self.directories.archive(meta["namespace"], meta["name"], meta["uid"])
 
     def run(self) -> None:
