@@ -48,7 +48,9 @@ def kd_on_node_down(event: NodeDown) -> NodeDownDecision:
     The grace is ``event.grace_seconds`` (the cluster's
     ``spec.nodeDownGraceSeconds``, :data:`NODE_DOWN_GRACE_SECONDS` unless
     set). Never restarts a role or the cluster: that takes down healthy
-    members, which only the app's plugin can judge worthwhile.
+    members, which only the app's plugin can judge worthwhile. Never forces
+    the deletion of a pod on a node that still exists (``force`` stays
+    False): only the app can say a second copy of a member is harmless.
     """
     node = event.node_name
     if event.problem is NodeProblem.GONE:

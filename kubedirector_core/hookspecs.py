@@ -44,6 +44,8 @@ if TYPE_CHECKING:
         GangPolicy,
         Member,
         MemberFile,
+        MetricsEndpoint,
+        MetricsReading,
         NodeDown,
         NodeDownDecision,
         ResizeDecision,
@@ -355,7 +357,17 @@ def kd_on_node_down(
     (``trylast``) waits ``event.grace_seconds`` (the cluster's
     ``spec.nodeDownGraceSeconds``, 300 by default) for a NotReady or
     unreachable node, then replaces the member; a member whose Node object is
-    gone is replaced at once. It never restarts a role or the cluster.
+    gone is replaced at once. It never restarts a role or the cluster, and
+    never sets ``force``.
+
+    Pods on a node that still exists are deleted gracefully, which only the
+    node's kubelet can complete: on a cut-off node the member then waits
+    (status ``nodeDown[].waitingFor``, Event ``NodeDownBlocked``) until a
+    person deletes the Node or taints it ``node.kubernetes.io/out-of-service``,
+    so that two copies never run against one volume. A policy whose app
+    tolerates or fences a second copy may return
+    ``NodeDownDecision.replace_member(reason, force=True)`` to have them
+    deleted forcibly at once.
 
     :param event: the member, its node, the problem and how long it lasted.
     :returns: a :class:`~kubedirector_core.hooktypes.NodeDownDecision`, or
@@ -389,6 +401,65 @@ def kd_autoscale_policy(
         bounds; ``None`` abstains. Anything but a non-negative ``int`` is
         reported like an exception.
     :raises: the role keeps its member count and the error is reported.
+
+    Added in 0.1.0.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def kd_metrics_endpoint(
+    app: KubeDirectorApp,
+    cluster: KubeDirectorCluster,
+    role: str,
+    members: Sequence[Member],
+) -> MetricsEndpoint | None:
+    """Say where the metrics of an autoscaled role can be read.
+
+    *firstresult.* Called for each role whose ``autoscale.metricSource.type``
+    is ``Plugin``, once per evaluation interval, just before
+    :func:`kd_autoscale_policy` would be asked (never on a reconcile that is
+    not an evaluation). The core GETs the URL itself, from the operator, with
+    a time limit, and hands the body to :func:`kd_read_metrics`. When the
+    role's ``metricSource.url`` is set, that URL is fetched instead (the
+    hook is still asked, and may abstain).
+
+    :param role: the role's id.
+    :param members: the role's current members (pod name, hostname, node).
+    :returns: a :class:`~kubedirector_core.hooktypes.MetricsEndpoint`, for
+        example the web UI of the app's master (``http://<its hostname>:8088
+        /ws/v1/cluster/metrics``); ``None`` abstains. When no plugin answers
+        and ``metricSource.url`` is not set, the role has no metrics and
+        keeps its size, with condition ``Autoscaling`` ``False``.
+    :raises: the role has no metrics this time (it keeps its size) and the
+        error, naming the plugin, is in the ``Autoscaling`` condition.
+
+    Added in 0.1.0.
+    """
+    raise NotImplementedError
+
+
+@hookspec(firstresult=True)
+def kd_read_metrics(
+    app: KubeDirectorApp,
+    cluster: KubeDirectorCluster,
+    reading: MetricsReading,
+) -> Mapping[str, float] | None:
+    """Turn the body the core fetched from a role's metrics endpoint into metrics.
+
+    *firstresult.* Called after the core fetched the URL of
+    :func:`kd_metrics_endpoint` (or ``metricSource.url``) successfully.
+    Parse only: the core did the I/O.
+
+    :param reading: the role, its members, the URL fetched and the response
+        body decoded as UTF-8.
+    :returns: role-wide metrics by name (finite numbers, e.g.
+        ``{"yarn_pending_containers": 12}``), given to
+        :func:`kd_autoscale_policy` as ``request.metrics``; ``None`` abstains.
+        Anything but a mapping of names to finite numbers is reported like an
+        exception.
+    :raises: the role has no metrics this time (it keeps its size) and the
+        error, naming the plugin, is in the ``Autoscaling`` condition.
 
     Added in 0.1.0.
     """

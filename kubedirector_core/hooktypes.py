@@ -287,6 +287,9 @@ class NodeDown:
     #: The cluster's grace for a NotReady or unreachable node (``spec.nodeDownGraceSeconds``,
     #: 300 by default): the core's default policy replaces the member after it.
     grace_seconds: float = 300.0
+    #: The node carries the ``node.kubernetes.io/out-of-service`` taint: a person
+    #: confirmed it is shut down, so its pods are deleted forcibly whatever ``force`` says.
+    out_of_service: bool = False
 
 
 class NodeDownAction(StrEnum):
@@ -304,17 +307,31 @@ class NodeDownAction(StrEnum):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class NodeDownDecision:
-    """A policy's answer for a member on a failed node, with a reason for people."""
+    """A policy's answer for a member on a failed node, with a reason for people.
+
+    ``force`` lets the core delete pods on a node that still exists but is
+    NotReady or unreachable forcibly (grace period 0), so that the member is
+    re-created at once. Without it such a pod is deleted gracefully, which
+    cannot finish while the node is cut off: the member waits until the node
+    is confirmed gone (the Node deleted, or tainted
+    ``node.kubernetes.io/out-of-service``), as Kubernetes itself does. Set it
+    only when a second copy of the member is harmless or fenced by the app:
+    the old pod may still run on the cut-off node, against the same volume.
+    """
 
     action: NodeDownAction
     reason: str
     retry_after_seconds: float | None = None
+    #: Delete pods on a present but failed node forcibly (see the class docstring).
+    force: bool = False
 
     def __post_init__(self) -> None:
         if not self.reason:
             raise ValueError("a NodeDownDecision needs a reason; it is shown as an Event")
         if self.action is NodeDownAction.WAIT and not self.retry_after_seconds:
             raise ValueError("a WAIT decision needs retry_after_seconds")
+        if self.action is NodeDownAction.WAIT and self.force:
+            raise ValueError("force applies to a replace or restart decision, not to WAIT")
 
     @classmethod
     def wait(cls, reason: str, retry_after_seconds: float) -> Self:
@@ -324,19 +341,19 @@ class NodeDownDecision:
         )
 
     @classmethod
-    def replace_member(cls, reason: str) -> Self:
-        """Re-create the member's pod on another node."""
-        return cls(action=NodeDownAction.REPLACE_MEMBER, reason=reason)
+    def replace_member(cls, reason: str, *, force: bool = False) -> Self:
+        """Re-create the member's pod on another node (``force``: see the class docstring)."""
+        return cls(action=NodeDownAction.REPLACE_MEMBER, reason=reason, force=force)
 
     @classmethod
-    def restart_role(cls, reason: str) -> Self:
-        """Re-create every member of the role."""
-        return cls(action=NodeDownAction.RESTART_ROLE, reason=reason)
+    def restart_role(cls, reason: str, *, force: bool = False) -> Self:
+        """Re-create every member of the role (``force``: see the class docstring)."""
+        return cls(action=NodeDownAction.RESTART_ROLE, reason=reason, force=force)
 
     @classmethod
-    def restart_cluster(cls, reason: str) -> Self:
-        """Re-create every member of the cluster."""
-        return cls(action=NodeDownAction.RESTART_CLUSTER, reason=reason)
+    def restart_cluster(cls, reason: str, *, force: bool = False) -> Self:
+        """Re-create every member of the cluster (``force``: see the class docstring)."""
+        return cls(action=NodeDownAction.RESTART_CLUSTER, reason=reason, force=force)
 
 
 # ---------------------------------------------------------------------------
@@ -404,3 +421,43 @@ class AutoscaleInput:
     def clamp(self, members: int) -> int:
         """Return ``members`` brought within the role's bounds."""
         return max(self.min_members, min(self.max_members, members))
+
+
+def _http_url(url: object, what: str) -> str:
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ValueError(f"{what}: url must be an http:// or https:// URL, got {url!r}")
+    return url
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MetricsEndpoint:
+    """Where the core reads a role's metrics, as given by ``kd_metrics_endpoint``.
+
+    ``url`` is an ``http://`` or ``https://`` URL that the core GETs itself,
+    from the operator, with a time limit; the body is handed to
+    ``kd_read_metrics`` as :attr:`MetricsReading.body`.
+    """
+
+    url: str
+
+    def __post_init__(self) -> None:
+        _http_url(self.url, "MetricsEndpoint")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MetricsReading:
+    """A response the core fetched for a role's metrics, as given to ``kd_read_metrics``.
+
+    ``members`` are the role's current members; ``url`` is the URL the core
+    fetched (the plugin's endpoint, or the role's ``autoscale.metricSource.url``
+    when set); ``body`` is the response body, decoded as UTF-8.
+    """
+
+    role: str
+    members: tuple[Member, ...]
+    url: str
+    body: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "members", tuple(self.members))
+        _http_url(self.url, f"MetricsReading of role {self.role!r}")

@@ -39,12 +39,14 @@ Settings come from the environment (see :meth:`PluginSettings.from_env`):
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import dataclasses
 import importlib
 import inspect
 import json
 import logging
+import math
 import os
 import threading
 import time
@@ -65,6 +67,8 @@ from kubedirector_core.hooktypes import (
     GangPolicy,
     Member,
     MemberFile,
+    MetricsEndpoint,
+    MetricsReading,
     NodeDown,
     NodeDownDecision,
     ResizeDecision,
@@ -531,7 +535,10 @@ def _call_with_time_limit(
         except BaseException as err:  # handed back to the calling thread
             outcome.append((False, err))
 
-    worker = threading.Thread(target=run, name=thread_name, daemon=True)
+    # The caller's context goes along: the hook's log lines name the cluster being reconciled.
+    worker = threading.Thread(
+        target=contextvars.copy_context().run, args=(run,), name=thread_name, daemon=True
+    )
     worker.start()
     worker.join(seconds)
     if not outcome:
@@ -808,6 +815,42 @@ class Hooks:
             return request.clamp(result), plugin
         raise PluginError(defaults.NAME, "no implementation answered", hook)
 
+    def metrics_endpoint(
+        self,
+        app: KubeDirectorApp,
+        cluster: KubeDirectorCluster,
+        role: str,
+        members: Sequence[Member] = (),
+    ) -> MetricsEndpoint | None:
+        """Where a Plugin-sourced role's metrics are read, or ``None`` (``kd_metrics_endpoint``)."""
+        arguments = {"app": app, "cluster": cluster, "role": role, "members": tuple(members)}
+        return self._first("kd_metrics_endpoint", app, arguments, MetricsEndpoint)
+
+    def read_metrics(
+        self, app: KubeDirectorApp, cluster: KubeDirectorCluster, reading: MetricsReading
+    ) -> tuple[dict[str, float], str] | None:
+        """The metrics a plugin read from ``reading``, with its name; ``None`` if none answered.
+
+        An answer that is not a mapping of strings to finite numbers (``bool``
+        excluded) is a :class:`~kubedirector_core.errors.PluginError` naming the
+        plugin (``kd_read_metrics``).
+        """
+        hook = "kd_read_metrics"
+        arguments = {"app": app, "cluster": cluster, "reading": reading}
+        expected = "a mapping of metric names to finite numbers, or None"
+        for plugin, result in self._each(hook, app, arguments):
+            if result is None:
+                continue
+            if not isinstance(result, Mapping):
+                raise self._bad_result(plugin, hook, expected, result)
+            metrics: dict[str, float] = {}
+            for name, value in result.items():
+                if not isinstance(name, str) or not _finite_number(value):
+                    raise self._bad_result(plugin, hook, expected, {name: value})
+                metrics[name] = float(value)
+            return metrics, plugin
+        return None
+
     # -- calling -----------------------------------------------------------
 
     def _impls(self, hook: str, app: KubeDirectorApp) -> Iterator[pluggy.HookImpl]:
@@ -909,6 +952,16 @@ class Hooks:
         if result is None:  # the core's default always answers
             raise PluginError(defaults.NAME, "no implementation answered", hook)
         return result
+
+
+def _finite_number(value: object) -> bool:
+    """True for an ``int`` or ``float`` (not a ``bool``) that is finite."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def _all_done(decision: ResizeDecision, resize: RoleResize) -> bool:

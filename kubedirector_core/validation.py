@@ -447,6 +447,34 @@ def _cardinality_rules(app: KubeDirectorApp, index: int, role: ClusterRole) -> l
     ]
 
 
+def _autoscale_rules(app: KubeDirectorApp, index: int, role: ClusterRole) -> list[Problem]:
+    """An autoscaled role must be able to change size within its bounds."""
+    app_role = app.role(role.id)
+    settings = role.autoscale
+    if app_role is None or settings is None or settings.enabled is False:
+        return []
+    where = f"spec.roles[{index}].autoscale"
+    if not app_role.scales_out:
+        return [
+            Problem(
+                where,
+                f"role {role.id!r} cannot be autoscaled: app {app.name!r} fixes its cardinality "
+                f"at {app_role.cardinality!r}. Remove autoscale from the role (or set "
+                "autoscale.enabled: false)",
+            )
+        ]
+    if settings.max_members < app_role.min_members:
+        return [
+            Problem(
+                f"{where}.maxMembers",
+                f"role {role.id!r}: autoscale.maxMembers ({settings.max_members}) is below the "
+                f"{app_role.min_members} members app {app.name!r} requires (cardinality "
+                f"{app_role.cardinality!r}); raise maxMembers to at least {app_role.min_members}",
+            )
+        ]
+    return []
+
+
 def _resource_rules(app: KubeDirectorApp, index: int, role: ClusterRole) -> list[Problem]:
     where = f"spec.roles[{index}].resources"
     limits = role.resources.limits
@@ -681,7 +709,12 @@ def _change_rules(cluster: KubeDirectorCluster, old: KubeDirectorCluster) -> lis
         old_role = old.role(role.id)
         if role.id not in live_roles or old_role is None:
             continue
-        if role.model_copy(update={"members": old_role.members}).to_wire() != old_role.to_wire():
+        asked = role.model_copy(update={"members": old_role.members}).to_wire()
+        live = old_role.to_wire()
+        # Autoscale settings steer the member count, so they may change like it.
+        asked.pop("autoscale", None)
+        live.pop("autoscale", None)
+        if asked != live:
             problems.append(
                 Problem(
                     f"spec.roles[{index}]",
@@ -740,6 +773,7 @@ def validate_cluster(
     problems += _role_list_rules(cluster, app)
     for index, role in enumerate(cluster.spec.roles):
         problems += _cardinality_rules(app, index, role)
+        problems += _autoscale_rules(app, index, role)
         problems += _resource_rules(app, index, role)
         problems += _storage_rules(app, index, role, storage)
         problems += _label_rules(index, role)

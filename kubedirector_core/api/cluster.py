@@ -194,7 +194,8 @@ class MetricSource(WireModel):
     url: StrictStr | None = Field(
         default=None,
         pattern=URL_PATTERN,
-        description="Base URL of the Prometheus HTTP API (type Prometheus). " + OURS,
+        description="Base URL of the Prometheus HTTP API (type Prometheus); for type Plugin, "
+        "the URL to read instead of the one the plugin names. " + OURS,
     )
     query: StrictStr | None = Field(
         default=None,
@@ -643,6 +644,14 @@ class NodeDownRecord(WireModel):
         default=None,
         alias="replacedUIDs",
         description="Uids of the pods deleted to carry out the decision. " + OURS,
+    )
+    force: StrictBool | None = Field(
+        default=None,
+        description="The policy allowed forced deletion on a present failed node. " + OURS,
+    )
+    waiting_for: StrictStr | None = Field(
+        default=None,
+        description="What the replacement waits for, and what a person can do about it. " + OURS,
     )
     recovered_at: StrictStr | None = Field(
         default=None,

@@ -41,5 +41,14 @@ def _register() -> None:
 
     main.add_command(status.status)
 
+    from kubedirector_core.cli.bench import bench
+
+    main.add_command(bench)
+
+    from kubedirector_core.cli import install
+
+    main.add_command(install.install)
+    main.add_command(install.uninstall)
+
 
 _register()

@@ -63,9 +63,12 @@ def up(
 
 @dev.command()
 def build() -> None:
-    """Build the control plane's binaries into the cache (only what is missing)."""
+    """Build the control plane's binaries and helm into the cache (only what is missing)."""
+    from kubedirector_core.devcluster.tools import helm_binary
+
     try:
         binaries = ensure_binaries()
+        helm_binary()
     except DevClusterError as error:
         raise click.ClickException(str(error)) from error
     click.echo(f"binaries ready in {binaries.kube_apiserver.parent.parent.parent}")

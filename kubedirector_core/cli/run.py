@@ -77,6 +77,42 @@ from kubedirector_core.runtime.reconciler import RuntimeSettings
     default=None,
     help="CA that signed --webhook-cert: the API server trusts it for the webhooks.",
 )
+@click.option(
+    "--leader-elect/--no-leader-elect",
+    default=False,
+    show_default=True,
+    help="Act only while holding the leader Lease (run several replicas for high availability).",
+)
+@click.option(
+    "--leader-election-namespace",
+    default=None,
+    help="Namespace of the leader Lease (default: $POD_NAMESPACE, else kubedirector).",
+)
+@click.option(
+    "--leader-election-id",
+    default="kubedirector-operator",
+    show_default=True,
+    help="Name of the leader Lease; replicas sharing it elect one leader.",
+)
+@click.option(
+    "--metrics-bind-address",
+    default="0",
+    show_default=True,
+    help="Serve Prometheus metrics at /metrics on host:port or :port; 0 turns it off.",
+)
+@click.option(
+    "--health-probe-bind-address",
+    default="0",
+    show_default=True,
+    help="Serve /healthz and /readyz on host:port or :port; 0 turns it off.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: one object per line with time, level, logger, message, namespace, cluster.",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Log debug messages.")
 def run(
     kubeconfig: Path | None,
@@ -93,9 +129,18 @@ def run(
     webhook_cert: Path | None,
     webhook_key: Path | None,
     webhook_ca: Path | None,
+    leader_elect: bool,
+    leader_election_namespace: str | None,
+    leader_election_id: str,
+    metrics_bind_address: str,
+    health_probe_bind_address: str,
+    log_format: str,
     verbose: bool,
 ) -> None:
     """Run the operator: reconcile KubeDirectorClusters until interrupted."""
+    from kubedirector_core.runtime.health import parse_bind_address
+    from kubedirector_core.runtime.leader import ElectionOptions, default_namespace
+    from kubedirector_core.runtime.logs import configure_logging
     from kubedirector_core.runtime.operator import OperatorOptions, run_operator
     from kubedirector_core.runtime.selectors import parse_selector
 
@@ -119,12 +164,21 @@ def run(
             ca_file=webhook_ca,
             host=webhook_host,
         )
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
-    if not verbose:
-        logging.getLogger("kopf").setLevel(logging.WARNING)
+    addresses = {}
+    for option, value in (
+        ("--metrics-bind-address", metrics_bind_address),
+        ("--health-probe-bind-address", health_probe_bind_address),
+    ):
+        try:
+            addresses[option] = parse_bind_address(value, option=option)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint=option) from error
+    election = None
+    if leader_elect:
+        election = ElectionOptions(
+            namespace=leader_election_namespace or default_namespace(), name=leader_election_id
+        )
+    configure_logging("json" if log_format == "json" else "text", verbose=verbose)
     options = OperatorOptions(
         kubeconfig=kubeconfig,
         context=context,
@@ -134,6 +188,9 @@ def run(
         workers=workers,
         watch_server_timeout=watch_timeout,
         webhook=webhook,
+        leader_election=election,
+        metrics_address=addresses["--metrics-bind-address"],
+        health_address=addresses["--health-probe-bind-address"],
         runtime=RuntimeSettings(
             action_concurrency=action_concurrency, action_timeout=action_timeout
         ),

@@ -59,6 +59,13 @@ def _last(record: dict[str, Any]) -> dict[str, Any]:
     return {"lastDecision": decision} if isinstance(decision, dict) else {}
 
 
+def _metrics(metrics: object) -> str:
+    """``name=value, ...`` of a decision's metrics, or ``no metrics``."""
+    if not isinstance(metrics, dict) or not metrics:
+        return "no metrics"
+    return ", ".join(f"{name}={value:g}" for name, value in sorted(metrics.items()))
+
+
 def _table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return [
@@ -118,7 +125,7 @@ def describe(cluster: dict[str, Any], nodes: dict[str, str | None]) -> str:
                 f"; last at {d.get('at')}: {d.get('currentMembers')} -> "
                 f"{d.get('desiredMembers')}"
                 + (f" by {d['plugin']}" if d.get("plugin") else "")
-                + f" ({d.get('reason', '')})"
+                + f" ({d.get('reason', '')}); metrics: {_metrics(d.get('metrics'))}"
                 if d
                 else ""
             )

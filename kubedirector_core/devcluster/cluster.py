@@ -84,10 +84,14 @@ class UpOptions:
     gpus_per_node: int = 1
     #: 0 picks a free port.
     api_port: int = 0
-    #: How long a node may miss heartbeats before it is marked NotReady.
+    #: How long a node may miss heartbeats before its Ready condition turns Unknown
+    #: (and the unreachable taints are added); also KWOK's node lease duration.
     node_monitor_grace_seconds: int = 40
     #: Tie every process to the caller's life (for test sessions).
     die_with_parent: bool = False
+    #: Users whose requests the API server writes to :attr:`ControlPlane.audit_log`
+    #: (level Metadata, one JSON line per stage); empty: no audit log.
+    audit_users: tuple[str, ...] = ()
 
 
 @dataclass
@@ -251,7 +255,9 @@ class ControlPlane:
             f"starting kube-apiserver {versions.KUBERNETES_VERSION} on https://127.0.0.1:{ports.apiserver}"
         )
         apiserver = self.processes.start(
-            "kube-apiserver", self._apiserver_args(binaries, ports, certs), die_with_parent=parent
+            "kube-apiserver",
+            [*self._apiserver_args(binaries, ports, certs), *self._audit_args(options)],
+            die_with_parent=parent,
         )
         wait_until(
             "kube-apiserver /readyz",
@@ -273,7 +279,7 @@ class ControlPlane:
             "kube-scheduler", self._scheduler_args(binaries, ports), die_with_parent=parent
         )
         kwok_process = self.processes.start(
-            "kwok", self._kwok_args(binaries, ports, certs), die_with_parent=parent
+            "kwok", self._kwok_args(binaries, ports, certs, options), die_with_parent=parent
         )
         agent = self.processes.start(
             "pod-directory-agent",
@@ -441,6 +447,33 @@ class ControlPlane:
             "--profiling=false",
         ]
 
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log (JSON lines), written if ``UpOptions.audit_users`` is set."""
+        return self.state_dir / "logs" / "audit.log"
+
+    def _audit_args(self, options: UpOptions) -> list[str]:
+        """Audit ``options.audit_users``' requests at level Metadata, nobody else's."""
+        if not options.audit_users:
+            return []
+        policy = {
+            "apiVersion": "audit.k8s.io/v1",
+            "kind": "Policy",
+            "omitStages": ["RequestReceived"],
+            "rules": [
+                {"level": "Metadata", "users": list(options.audit_users)},
+                {"level": "None"},
+            ],
+        }
+        policy_file = self.state_dir / "audit-policy.yaml"
+        policy_file.write_text(yaml.safe_dump(policy))
+        self.audit_log.parent.mkdir(parents=True, exist_ok=True)
+        return [
+            f"--audit-policy-file={policy_file}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json",
+        ]
+
     def _controller_manager_args(
         self, b: Binaries, p: Ports, c: _Certificates, options: UpOptions
     ) -> list[str]:
@@ -477,7 +510,7 @@ class ControlPlane:
             "--profiling=false",
         ]
 
-    def _kwok_args(self, b: Binaries, p: Ports, c: _Certificates) -> list[str]:
+    def _kwok_args(self, b: Binaries, p: Ports, c: _Certificates, options: UpOptions) -> list[str]:
         config = self.state_dir / "kwok.yaml"
         config.write_text(kwok.kwok_configuration(b.kwok_share))
         return [
@@ -485,6 +518,7 @@ class ControlPlane:
             f"--kubeconfig={self._component_kubeconfig('kwok')}",
             f"--config={config}",
             f"--manage-nodes-with-annotation-selector={kwok.KWOK_NODE_ANNOTATION}=fake",
+            f"--manage-nodes-with-label-selector={kwok.MANAGED_NODES_LABEL_SELECTOR}",
             # KWOK's server authenticates nobody: loopback only.
             f"--server-address=127.0.0.1:{p.kwok}",
             "--node-ip=127.0.0.1",
@@ -492,7 +526,9 @@ class ControlPlane:
             f"--tls-cert-file={c.kwok_serving.cert}",
             f"--tls-private-key-file={c.kwok_serving.key}",
             "--enable-crds=Exec,ClusterExec",
-            "--node-lease-duration-seconds=40",
+            # Renewed every quarter of it: with a short grace (tests) a node still has
+            # three missed renewals' room before it is taken for down.
+            f"--node-lease-duration-seconds={options.node_monitor_grace_seconds}",
         ]
 
     def _install_base_objects(self, b: Binaries) -> None:
@@ -552,6 +588,60 @@ class ControlPlane:
             lambda: self._ready_nodes() >= set(names),
             record,
             60,
+        )
+
+    @property
+    def node_monitor_grace_seconds(self) -> int:
+        """The node-monitor grace this control plane was started with."""
+        options = self.state().get("options") or {}
+        return int(options.get("node_monitor_grace_seconds", UpOptions.node_monitor_grace_seconds))
+
+    def stop_heartbeat(self, node: str) -> None:
+        """Cut fake node ``node`` off, as a network partition cuts off a kubelet.
+
+        KWOK lets go of the node: its lease is no longer renewed, so after the
+        controller-manager's node-monitor grace (``UpOptions.node_monitor_grace_seconds``,
+        less up to a quarter of it, KWOK's renewal interval, plus up to the
+        controller-manager's 5 s monitor period; 16 s measured for 12 s) the
+        node's Ready condition turns ``Unknown``, the
+        ``node.kubernetes.io/unreachable`` taints are added and its pods are
+        marked NotReady. Otherwise its pods stay as they are: a graceful
+        delete of one never completes, a forced one (grace period 0) removes
+        it. The Node object stays. Returns at once; undo with
+        :meth:`resume_heartbeat`.
+        """
+        label = f"{kwok.HEARTBEAT_LABEL}={kwok.HEARTBEAT_STOPPED}"
+        self.kubectl("label", "node", node, label, "--overwrite")
+
+    def resume_heartbeat(self, node: str, *, wait: bool = True) -> None:
+        """Let KWOK manage ``node`` again after :meth:`stop_heartbeat`.
+
+        KWOK renews the node's lease and marks it Ready again; pods deleted
+        meanwhile are removed, and those the controller-manager marked
+        NotReady become Ready again (``kwok.POD_READY_AGAIN_STAGE``). Waits
+        until the node is Ready and the controller-manager took the
+        unreachable taints off, unless ``wait`` is False.
+        """
+        self.kubectl("label", "node", node, f"{kwok.HEARTBEAT_LABEL}-")
+        if not wait:
+            return
+        record = next(r for r in self.processes.records() if r.name == "kwok")
+        wait_until(
+            f"node {node} Ready without the unreachable taint",
+            lambda: self._healthy_node(node),
+            record,
+            60,
+        )
+
+    def _healthy_node(self, name: str) -> bool:
+        result = self.kubectl("get", "node", name, "-o", "json", check=False)
+        if result.returncode != 0:
+            return False
+        body = json.loads(result.stdout)
+        conditions = body.get("status", {}).get("conditions", [])
+        taints = body.get("spec", {}).get("taints") or []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions) and not any(
+            t.get("key") == kwok.UNREACHABLE_TAINT for t in taints
         )
 
     def _ready_nodes(self) -> set[str]:

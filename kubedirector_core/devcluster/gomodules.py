@@ -117,7 +117,13 @@ def regenerate() -> None:
             kwok, "kubedirector.local/devcluster/kwok", "sigs.k8s.io/kwok", versions.KWOK_VERSION
         )
     )
-    for name in ("kubernetes", "etcd", "kwok"):
+    helm = parse_upstream(fetch_gomod("helm.sh/helm/v3", versions.HELM_VERSION))
+    (GOMOD_ROOT / "helm" / "go.mod").write_text(
+        simple_wrapper(
+            helm, "kubedirector.local/devcluster/helm", "helm.sh/helm/v3", versions.HELM_VERSION
+        )
+    )
+    for name in ("kubernetes", "etcd", "kwok", "helm"):
         print(f"resolving go.sum for {name} ...", file=sys.stderr)
         _tidy(GOMOD_ROOT / name)
 

@@ -6,6 +6,10 @@ holds the stages shipped in KWOK's own module (copied next to the binary at
 build time): nodes initialise and keep a heartbeat lease; pods become Running
 and Ready with an IP, complete, and disappear when deleted; PVCs of the
 ``kwok-volume`` storage class get a PersistentVolume and become Bound.
+
+KWOK manages the nodes annotated :data:`KWOK_NODE_ANNOTATION` ``=fake`` that
+do not carry :data:`HEARTBEAT_LABEL` ``=``:data:`HEARTBEAT_STOPPED`; setting that
+label stops a node's heartbeat (``ControlPlane.stop_heartbeat``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,18 @@ from typing import Any
 
 #: Annotation that marks a node as KWOK's to manage.
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+#: A node labelled ``HEARTBEAT_LABEL=HEARTBEAT_STOPPED`` is let go by KWOK: its
+#: lease is no longer renewed and its pods no longer move, as if its kubelet
+#: were cut off (see :meth:`ControlPlane.stop_heartbeat`). KWOK's annotation
+#: selector is applied on KWOK's side only and never lets go of a node, while a
+#: label selector is the API server's, whose watch reports a node that stops
+#: matching as deleted, which KWOK does act on.
+HEARTBEAT_LABEL = "devcluster.kubedirector.hpe.com/heartbeat"
+HEARTBEAT_STOPPED = "stopped"
+#: The label selector KWOK manages nodes with (next to the annotation).
+MANAGED_NODES_LABEL_SELECTOR = f"{HEARTBEAT_LABEL}!={HEARTBEAT_STOPPED}"
+#: The taint the controller-manager puts on a node that stopped heartbeating.
+UNREACHABLE_TAINT = "node.kubernetes.io/unreachable"
 #: The storage class KWOK's volume stages provision for; made the default class.
 STORAGE_CLASS = "kwok-volume"
 #: The label every fake node carries, for selecting them.
@@ -35,13 +51,56 @@ _STAGE_FILES = (
     "volume/fast/pvc-delete.yaml",
 )
 
+#: A stage of our own: a Running pod whose Ready condition is not True becomes
+#: Ready again, as a real kubelet reports once its node is back. KWOK's stages
+#: only make Pending pods Ready, so a pod the controller-manager marked NotReady
+#: while its node was Unknown (a stopped heartbeat) would otherwise stay so.
+#: KWOK plays no stage for pods of a node it does not manage, so while the
+#: heartbeat is stopped the pod stays NotReady.
+POD_READY_AGAIN_STAGE = """\
+apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: kd-pod-ready-again
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values:
+      - 'Running'
+    - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
+      operator: 'NotIn'
+      values:
+      - 'True'
+  next:
+    statusTemplate: |
+      {{ $now := Now }}
+      conditions:
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: Ready
+      - lastTransitionTime: {{ $now | Quote }}
+        status: "True"
+        type: ContainersReady
+"""
+
 #: CRDs KWOK watches with ``--enable-crds`` but does not install itself.
 EXEC_CRDS = ("kwok.x-k8s.io_execs.yaml", "kwok.x-k8s.io_clusterexecs.yaml")
 
 
 def kwok_configuration(share: Path) -> str:
-    """Return KWOK's ``--config`` file: every stage the control plane relies on."""
+    """Return KWOK's ``--config`` file: every stage the control plane relies on.
+
+    KWOK's own stages, and :data:`POD_READY_AGAIN_STAGE`.
+    """
     documents = [(share / "stages" / relative).read_text().strip() for relative in _STAGE_FILES]
+    documents.append(POD_READY_AGAIN_STAGE.strip())
     return "\n---\n".join(documents) + "\n"
 
 

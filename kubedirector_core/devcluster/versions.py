@@ -21,6 +21,10 @@ ETCD_VERSION: Final = "v3.6.8"
 #: The KWOK release providing fake nodes and their kubelet-like server.
 KWOK_VERSION: Final = "v0.8.0"
 
+#: The Helm 3 release whose ``helm`` command is built for the chart's tests
+#: (``helm lint``, ``helm template``); not part of the control plane itself.
+HELM_VERSION: Final = "v3.22.0"
+
 
 def kubernetes_minor() -> tuple[str, str]:
     """Return the (major, minor) of ``KUBERNETES_VERSION`` as strings, e.g. ("1", "36")."""

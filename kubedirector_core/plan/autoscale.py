@@ -20,6 +20,15 @@ Event ``Autoscaled``. Missing metrics, a policy that raises or answers
 nonsense, or a role whose cardinality is fixed keep the current size, with
 condition ``Autoscaling`` ``False`` saying why (and a Warning Event when that
 reason first appears).
+
+The runtime reads metrics only for the roles :func:`roles_due` names (the
+same roles this module evaluates at the same ``now``), so a reconcile that is
+not an evaluation costs no request; why a role's metrics could not be read
+arrives in ``Observed.metric_errors`` and is the condition's message. The
+plan asks to be reconciled again at the next role's evaluation time
+(:attr:`AutoscaleOutcome.requeue_after`). Recommendations are kept while
+younger than the longest window: a window of N seconds holds what was
+recommended less than N seconds ago (times are whole seconds).
 """
 
 from __future__ import annotations
@@ -33,8 +42,9 @@ from typing import Any, Final
 from kubedirector_core.api import ClusterRole, KubeDirectorApp, KubeDirectorCluster
 from kubedirector_core.api.cluster import RoleAutoscale
 from kubedirector_core.errors import PluginError
-from kubedirector_core.hooktypes import AutoscaleInput
-from kubedirector_core.plan.model import Observed, PlannedEvent
+from kubedirector_core.hooktypes import AutoscaleInput, Member
+from kubedirector_core.plan import names, states
+from kubedirector_core.plan.model import Observed, ObservedPod, PlannedEvent
 from kubedirector_core.plugins import Hooks
 
 FIELD: Final = "autoscale"
@@ -83,6 +93,67 @@ def enabled(role: ClusterRole) -> RoleAutoscale | None:
     """The role's autoscale settings when autoscaling is on."""
     settings = role.autoscale
     return settings if settings is not None and settings.enabled is not False else None
+
+
+def roles_due(cluster: KubeDirectorCluster, app: KubeDirectorApp, now: datetime) -> tuple[str, ...]:
+    """The autoscaled roles whose evaluation is due at ``now``: the ones to read metrics for.
+
+    A role is due when it was never evaluated or its ``evaluationIntervalSeconds``
+    passed since ``status.autoscale[].lastEvaluatedAt``; a role whose cardinality
+    is fixed is never due. :func:`plan_autoscale` evaluates exactly these roles
+    when given the same cluster and ``now``, so a reconcile that is not an
+    evaluation reads no metrics.
+    """
+    status = cluster.status.to_wire() if cluster.status is not None else {}
+    evaluated = {str(r.get("role")): r.get("lastEvaluatedAt") for r in status.get(FIELD) or []}
+    due = []
+    for role in cluster.spec.roles:
+        settings = enabled(role)
+        if settings is None:
+            continue
+        try:
+            _bounds(app, role, settings)
+        except ValueError:
+            continue
+        due_at = _due_at(evaluated.get(role.id), settings)
+        if due_at is None or now >= due_at:
+            due.append(role.id)
+    return tuple(due)
+
+
+def _interval(settings: RoleAutoscale) -> int:
+    return settings.evaluation_interval_seconds or DEFAULT_INTERVAL_SECONDS
+
+
+def _due_at(last_evaluated: object, settings: RoleAutoscale) -> datetime | None:
+    """When the role is next evaluated; ``None``: never evaluated, so now."""
+    if last_evaluated is None:
+        return None
+    return _parse(str(last_evaluated)) + timedelta(seconds=_interval(settings))
+
+
+def role_members(
+    cluster: KubeDirectorCluster, role_id: str, pods: Mapping[str, ObservedPod]
+) -> tuple[Member, ...]:
+    """The role's current members (not leaving), by ordinal, for the metrics hooks."""
+    status = cluster.status.to_wire() if cluster.status is not None else {}
+    role: dict[str, Any] = next(
+        (r for r in status.get("roles") or [] if r.get("id") == role_id), {}
+    )
+    listed = [m for m in role.get("members") or [] if m.get("state") in states.LISTED_STATES]
+    listed.sort(key=lambda m: names.ordinal_of(str(m["pod"])))
+    return tuple(
+        Member(
+            name=str(m["pod"]),
+            role=role_id,
+            ordinal=names.ordinal_of(str(m["pod"])),
+            hostname=names.fqdn(cluster, str(m["pod"])),
+            node_name=pod.node_name if (pod := pods.get(str(m["pod"]))) else None,
+            state=str(m.get("state") or ""),
+            node_id=int(m["nodeID"]) if m.get("nodeID") is not None else None,
+        )
+        for m in listed
+    )
 
 
 def plan_autoscale(
@@ -141,14 +212,12 @@ def _evaluate(
     current = max(low, min(high, current))
     record["desiredMembers"] = current
     outcome.members[role.id] = current
-    interval = settings.evaluation_interval_seconds or DEFAULT_INTERVAL_SECONDS
-    last = record.get("lastEvaluatedAt")
-    if last is not None:
-        due = _parse(str(last)) + timedelta(seconds=interval)
-        if observed.now < due:
-            outcome.requeue((due - observed.now).total_seconds())
-            _carry_hold(record, role.id, outcome)
-            return
+    interval = _interval(settings)
+    due = _due_at(record.get("lastEvaluatedAt"), settings)
+    if due is not None and observed.now < due:
+        outcome.requeue((due - observed.now).total_seconds())
+        _carry_hold(record, role.id, outcome)
+        return
     outcome.requeue(float(interval))
     record["lastEvaluatedAt"] = _time(observed.now)
     metrics = dict(observed.metrics.get(role.id) or {})
@@ -158,8 +227,13 @@ def _evaluate(
         "currentMembers": current,
         "metrics": metrics,
     }
-    if not metrics and source != "Plugin":
-        decision.update(desiredMembers=current, reason=f"no metrics from the {source} source")
+    unread = observed.metric_errors.get(role.id)
+    if unread is not None or (not metrics and source != "Plugin"):
+        detail = f": {unread}" if unread else ""
+        decision.update(
+            desiredMembers=current,
+            reason=f"no metrics from the {source} source{detail}; keeping {current} members",
+        )
         _hold(record, decision, role.id, "MetricsUnavailable", outcome)
         return
     request = AutoscaleInput(
@@ -279,4 +353,12 @@ def _parse(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
-__all__ = ["CONDITION", "FIELD", "AutoscaleOutcome", "effective_cluster", "plan_autoscale"]
+__all__ = [
+    "CONDITION",
+    "FIELD",
+    "AutoscaleOutcome",
+    "effective_cluster",
+    "plan_autoscale",
+    "role_members",
+    "roles_due",
+]

@@ -141,6 +141,9 @@ class Observed:
     #: ``cpu_utilization``), from the role's ``autoscale.metricSource``; a role or
     #: metric that could not be read is absent.
     metrics: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    #: Why a role's metrics could not be read, by role id, for people (e.g. ``GET
+    #: http://127.0.0.1:9/api/v1/query: connection refused``); such a role keeps its size.
+    metric_errors: Mapping[str, str] = field(default_factory=dict)
 
 
 class ActionKind(StrEnum):

@@ -8,15 +8,30 @@ asked on every reconcile until its decision is carried out:
 
 * ``wait``: nothing happens; asked again after ``retry_after_seconds``;
 * ``replace-member``: the member's pod is deleted (``Plan.pod_deletions``),
-  forcibly only when its node is gone, so the StatefulSet re-creates it on a
-  healthy node with the same name and volume claim;
+  so the StatefulSet re-creates it on a healthy node with the same name and
+  volume claim;
 * ``restart-role`` / ``restart-cluster``: every pod of the role / cluster is
-  deleted the same way (forcibly only those on gone nodes).
+  deleted the same way.
+
+When a deletion is forced (grace period 0) is decided by :func:`may_force`,
+the safety rule: only for a pod on a failed node that is gone, that carries
+the :data:`OUT_OF_SERVICE_TAINT` (a person confirmed it is shut down), or
+whose decision opted in with ``force`` (the app tolerates or fences a second
+copy). Otherwise the pod is deleted gracefully, which only its node's kubelet
+can complete: on a cut-off node it never does, so no second copy of the member
+can run against its volume (Kubernetes itself forces such a delete only on a
+deleted or out-of-service node). While that lasts, the record's ``waitingFor``
+and a Warning Event ``NodeDownBlocked`` tell a person to delete the Node or
+taint it out-of-service; the deletion is then forced. Pods on healthy nodes
+(a restart) are always deleted gracefully: that completes.
 
 Progress lives in the status's ``nodeDown`` records (one per member, keyed by
-the uid of the pod found on the failed node), so an operator restart neither
-repeats a deletion nor forgets one: a recorded pod is deleted again only while
-it still exists undeleted, or forcibly once its node is gone. A replaced
+the uid of the pod found on the failed node, with the decision's ``force``),
+so an operator restart neither repeats a deletion nor forgets one: a decision
+to replace is recorded (with the uids to delete) one reconcile before any pod
+is deleted; a recorded pod is deleted again only while it still exists
+undeleted, or forcibly once :func:`may_force` allows it; a pod whose uid is
+not recorded (the replacement) is never deleted. A replaced
 member is set up again by the usual path (its container changed); once it is
 configured, the other members whose role's eventList has ``addnodes`` are told
 about it with ``--addnodes`` (see :attr:`NodeDownOutcome.recovered`).
@@ -39,7 +54,13 @@ from kubedirector_core.errors import PluginError
 from kubedirector_core.hooktypes import Member, NodeDown, NodeDownAction, NodeProblem
 from kubedirector_core.plan import members as rec
 from kubedirector_core.plan import states
-from kubedirector_core.plan.model import Observed, ObservedPod, PlannedEvent, PodDeletion
+from kubedirector_core.plan.model import (
+    Observed,
+    ObservedNode,
+    ObservedPod,
+    PlannedEvent,
+    PodDeletion,
+)
 from kubedirector_core.plugins import Hooks
 
 FIELD: Final = "nodeDown"
@@ -51,6 +72,12 @@ DEFAULT_GRACE_SECONDS: Final = 300.0
 REPLACE_RECHECK_SECONDS: Final = 10.0
 
 WAITING, REPLACING, RECOVERING, DONE = "waiting", "replacing", "recovering", "done"
+
+#: The taint a person puts on a node confirmed shut down (Kubernetes' non-graceful
+#: node shutdown); its pods may then be deleted forcibly.
+OUT_OF_SERVICE_TAINT: Final = "node.kubernetes.io/out-of-service"
+#: The Warning Event of a replacement waiting for its node to be confirmed gone.
+BLOCKED_REASON: Final = "NodeDownBlocked"
 
 
 @dataclass
@@ -86,6 +113,37 @@ def problem_of(observed: Observed, pod: ObservedPod) -> tuple[NodeProblem, float
     since = node.ready_since
     down = (observed.now - since).total_seconds() if since is not None else 0.0
     return problem, max(0.0, down)
+
+
+def out_of_service(node: ObservedNode | None) -> bool:
+    """Whether ``node`` carries the :data:`OUT_OF_SERVICE_TAINT`."""
+    return node is not None and any(t.key == OUT_OF_SERVICE_TAINT for t in node.taints)
+
+
+def may_force(observed: Observed, pod: ObservedPod, *, opted_in: bool) -> bool:
+    """Whether deleting ``pod`` forcibly (grace period 0) is safe: the rule.
+
+    True only when the pod's node has failed (:func:`problem_of`) and either
+    the node is gone, it carries the :data:`OUT_OF_SERVICE_TAINT`, or the
+    policy ``opted_in`` (``NodeDownDecision.force``). A pod on a healthy node
+    is never forced: its graceful delete completes.
+    """
+    trouble = problem_of(observed, pod)
+    if trouble is None:
+        return False
+    if trouble[0] is NodeProblem.GONE:
+        return True
+    return opted_in or out_of_service(observed.nodes.get(str(pod.node_name)))
+
+
+def waiting_for(nodes: list[str]) -> str:
+    """What a replacement stuck on a graceful delete waits for, for people."""
+    named = ", ".join(sorted(set(nodes)))
+    return (
+        f"waiting for node {named} to be confirmed gone: the member's pod was deleted "
+        f"gracefully, which only the node's kubelet can complete; delete the Node, or taint "
+        f"it {OUT_OF_SERVICE_TAINT}=nodeshutdown:NoExecute once it is shut down"
+    )
 
 
 def plan_node_down(
@@ -144,6 +202,7 @@ def plan_node_down(
             down_for_seconds=down_for,
             has_persistent_storage=bool(member.get("pvc")),
             grace_seconds=grace,
+            out_of_service=out_of_service(node),
         )
         _decide(observed, app, hooks, status, event, record, outcome)
     present = {str(m.get("pod")) for _, m in rec.all_members(status)}
@@ -179,13 +238,14 @@ def _decide(
             reason=decision.reason,
             decidedAt=_time(observed.now),
         )
+        forced = ", deleting forcibly as the policy allows" if decision.force else ""
         outcome.events.append(
             PlannedEvent(
                 "Warning",
                 "NodeDown",
                 f"member {event.member.name}: node {event.node_name} is "
-                f"{event.problem.value}; {decision.action.value} (decided by {plugin}: "
-                f"{decision.reason})",
+                f"{event.problem.value}; {decision.action.value}{forced} (decided by "
+                f"{plugin}: {decision.reason})",
             )
         )
     if decision.action is NodeDownAction.WAIT:
@@ -195,9 +255,12 @@ def _decide(
     targets = _targets(observed, status, decision.action, event.member)
     record["phase"] = REPLACING
     record["replacedUIDs"] = sorted(p.uid for p in targets)
-    for pod in targets:
-        outcome.deletions.append(_deletion(observed, pod, decision.reason))
-    outcome.requeue(REPLACE_RECHECK_SECONDS)
+    if decision.force:
+        record["force"] = True
+    # Recorded first, deleted on the next reconcile (``_follow``): an operator that
+    # dies between the two still finds the record, so the member is followed to
+    # its return and announced.
+    outcome.requeue(0.0)
 
 
 def _targets(
@@ -218,10 +281,17 @@ def _targets(
     ]
 
 
-def _deletion(observed: Observed, pod: ObservedPod, reason: str) -> PodDeletion:
-    trouble = problem_of(observed, pod)
-    gone = trouble is not None and trouble[0] is NodeProblem.GONE
-    return PodDeletion(pod=pod.name, uid=pod.uid, force=gone, reason=reason)
+def _block(record: dict[str, Any], member: str, nodes: list[str], outcome: NodeDownOutcome) -> None:
+    """Say (once) that the replacement waits for ``nodes`` to be confirmed gone; or clear it."""
+    if not nodes:
+        record.pop("waitingFor", None)
+        return
+    message = waiting_for(nodes)
+    if record.get("waitingFor") != message:
+        record["waitingFor"] = message
+        outcome.events.append(
+            PlannedEvent("Warning", BLOCKED_REASON, f"member {member}: {message}")
+        )
 
 
 def _follow(
@@ -234,15 +304,22 @@ def _follow(
 ) -> None:
     """Carry a decision through: delete what is left, then wait for the member to return."""
     replaced = set(record.get("replacedUIDs") or ())
+    opted_in = bool(record.get("force"))
     waiting = False
+    blocked = []
     for old in observed.pods.values():
         if old.uid not in replaced:
             continue
         waiting = True
-        trouble = problem_of(observed, old)
-        gone = trouble is not None and trouble[0] is NodeProblem.GONE
-        if not old.deleting or gone:
-            outcome.deletions.append(_deletion(observed, old, str(record.get("reason") or "")))
+        force = may_force(observed, old, opted_in=opted_in)
+        if not old.deleting or force:
+            reason = str(record.get("reason") or "")
+            outcome.deletions.append(
+                PodDeletion(pod=old.name, uid=old.uid, force=force, reason=reason)
+            )
+        if not force and problem_of(observed, old) is not None:
+            blocked.append(str(old.node_name))
+    _block(record, str(member.get("pod")), blocked, outcome)
     pod = observed.pods.get(str(member.get("pod")))
     if waiting or pod is None or pod.uid in replaced:
         outcome.requeue(REPLACE_RECHECK_SECONDS)
@@ -275,4 +352,13 @@ def _parse(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
-__all__ = ["FIELD", "NodeDownOutcome", "plan_node_down", "problem_of"]
+__all__ = [
+    "FIELD",
+    "OUT_OF_SERVICE_TAINT",
+    "NodeDownOutcome",
+    "may_force",
+    "out_of_service",
+    "plan_node_down",
+    "problem_of",
+    "waiting_for",
+]

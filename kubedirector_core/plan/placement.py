@@ -7,9 +7,11 @@ the pod's ``nodeSelector`` and required node affinity (``In``, ``NotIn``,
 every requested resource (cpu, memory, ``nvidia.com/gpu``, any other) fits in
 what is allocatable minus what is used. Pods are placed largest first (GPUs,
 then cpu, then memory), each on the first node by name that takes it.
-Preferences, pod (anti-)affinity and topology spread are not modelled: a gang
-admitted here may still wait briefly in the real scheduler, never the reverse
-for the filters above.
+Preferences, pod (anti-)affinity and topology spread are not modelled: the
+scheduler, not this packing, picks each pod's node, so a *required* spread or
+anti-affinity could still leave an admitted member unschedulable; gang roles
+should state them as preferences (``whenUnsatisfiable: ScheduleAnyway``,
+``preferredDuringScheduling...``).
 """
 
 from __future__ import annotations
@@ -198,7 +200,9 @@ def shortfall(failed: PodNeeds, pods: Sequence[PodNeeds], nodes: Mapping[str, Ob
     """Why the pods like ``failed`` do not fit, for a person.
 
     For example ``needs 5 x nvidia.com/gpu (1 each) on nodes with
-    nvidia.com/gpu.product=A100; 3 free``.
+    nvidia.com/gpu.product=A100; 3 free``, or, when no eligible node could
+    ever hold one such pod, ``needs 16 nvidia.com/gpu per pod on nodes with
+    ..., more than any such node has (the most: 8); ask for less per pod``.
     """
     alike = [p for p in pods if _same_shape(p, failed)]
     where = failed.constraint_text()
@@ -210,6 +214,13 @@ def shortfall(failed: PodNeeds, pods: Sequence[PodNeeds], nodes: Mapping[str, Ob
         each = failed.requests[resource]
         if each <= 0:
             continue
+        largest = max(node.allocatable.get(resource, 0.0) for node in usable)
+        if each > largest:
+            # No amount of waiting helps: say so rather than count what is free.
+            return (
+                f"needs {_amount(resource, each)} {resource} per pod{on}, more than any "
+                f"such node has (the most: {_amount(resource, largest)}); ask for less per pod"
+            )
         free = [max(0.0, free_capacity(node).get(resource, 0.0)) for node in usable]
         if sum(int(amount // each) for amount in free) < len(alike):
             return (

@@ -14,7 +14,7 @@ get an immutable snapshot (:meth:`Caches.snapshot`).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -199,6 +199,9 @@ class Caches:
     pods: dict[LabelKey, dict[str, ObservedPod]] = field(default_factory=dict)
     pod_versions: dict[tuple[str, str], str] = field(default_factory=dict)
     nodes: dict[str, ObservedNode] = field(default_factory=dict)
+    #: What the pods bound to each node request (see :mod:`~kubedirector_core.runtime.nodeusage`),
+    #: kept apart so that a Node event does not lose it; copied into ``nodes[...].used``.
+    node_used: dict[str, Mapping[str, float]] = field(default_factory=dict)
     storage_classes: dict[str, bool] = field(default_factory=dict)
     #: ``(namespace, "ConfigMap"|"Secret", name) -> resourceVersion`` (never their data).
     config_versions: dict[tuple[str, str, str], str] = field(default_factory=dict)
@@ -361,6 +364,12 @@ class Caches:
                 self.pods.pop(key, None)
         return key
 
+    def clusters_waiting_for_capacity(self) -> Iterator[ClusterKey]:
+        """The clusters with a gang-gated pod: capacity freed or added may admit them."""
+        for key, pods in self.pods.items():
+            if any(pod.gated for pod in pods.values()):
+                yield self.cluster_for(key)
+
     def clusters_on_node(self, node: str) -> Iterator[ClusterKey]:
         """The clusters with a pod on ``node``."""
         for key, pods in self.pods.items():
@@ -377,9 +386,22 @@ class Caches:
     def store_node(self, body: Mapping[str, Any]) -> bool:
         """Keep a Node; True when its health (as the planner sees it) changed."""
         node = observed_node(body)
+        used = self.node_used.get(node.name)
+        if used:
+            node = replace(node, used=used)
         previous = self.nodes.get(node.name)
         self.nodes[node.name] = node
         return previous != node
+
+    def set_node_used(self, name: str, used: Mapping[str, float]) -> None:
+        """Record what the pods on node ``name`` request (its Node may not be cached yet)."""
+        if used:
+            self.node_used[name] = used
+        else:
+            self.node_used.pop(name, None)
+        node = self.nodes.get(name)
+        if node is not None and node.used != used:
+            self.nodes[name] = replace(node, used=used)
 
     def store_storage_class(self, body: Mapping[str, Any]) -> None:
         """Keep a StorageClass's name and whether it is the default."""

@@ -12,6 +12,10 @@ writes nothing on the objects (no last-handled-configuration annotation, no
 progress, no finalizer of its own) and posts no Events. kopf holds every event
 handler back until the initial listing of every indexed resource is indexed,
 so the first reconcile of any cluster already sees all of its children.
+
+:func:`supervise` wraps :meth:`Operator.run` for ``kubedirector run``: it serves
+the probes and metrics (:mod:`.health`, :mod:`.telemetry`) and, with leader
+election (:mod:`.leader`), starts the operator only once this replica leads.
 """
 
 from __future__ import annotations
@@ -29,12 +33,17 @@ from kubernetes import client
 
 from kubedirector_core.plan.model import Manifest
 from kubedirector_core.plugins import Hooks, load_hooks
-from kubedirector_core.runtime.cache import Caches, ClusterKey
+from kubedirector_core.runtime.cache import Caches, ClusterKey, Snapshot
 from kubedirector_core.runtime.connection import connection_info, load_configuration
+from kubedirector_core.runtime.health import Health, HttpServer
 from kubedirector_core.runtime.kubeapi import KubeApi
+from kubedirector_core.runtime.leader import ElectionOptions, LeaderElector, stop_process
+from kubedirector_core.runtime.logs import cluster_context
+from kubedirector_core.runtime.nodeusage import NodeUsage, PodUsageWatch, UsageChanges
 from kubedirector_core.runtime.objects import CLUSTER_LABEL
 from kubedirector_core.runtime.reconciler import Outcome, Planner, Reconciler, RuntimeSettings
 from kubedirector_core.runtime.selectors import LabelPredicate, parse_selector
+from kubedirector_core.runtime.telemetry import Telemetry
 from kubedirector_core.runtime.webhook import (
     ApiAdmissionFacts,
     WebhookOptions,
@@ -107,6 +116,12 @@ class OperatorOptions:
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
     #: Serve the admission webhooks (and register their configurations) when set.
     webhook: WebhookOptions | None = None
+    #: Compete for this Lease and act only while holding it; ``None``: act at once.
+    leader_election: ElectionOptions | None = None
+    #: Serve ``/metrics`` on this (host, port); ``None``: not at all.
+    metrics_address: tuple[str, int] | None = None
+    #: Serve ``/healthz`` and ``/readyz`` on this (host, port); ``None``: not at all.
+    health_address: tuple[str, int] | None = None
 
 
 def operator_settings(options: OperatorOptions) -> kopf.OperatorSettings:
@@ -139,10 +154,20 @@ class Operator:
         self.caches = Caches(system_namespace=options.system_namespace)
         self.reconciler = Reconciler(api, hooks, planner=planner, settings=options.runtime)
         self.queue: WorkQueue[ClusterKey] | None = None
+        #: Requests of every pod bound to each node, in any namespace (for gang admission).
+        self.node_usage = NodeUsage()
+        self._usage_watch: PodUsageWatch | None = None
         self._failures: dict[ClusterKey, int] = {}
         self._selector: LabelPredicate | None = (
             parse_selector(options.namespace_selector) if options.namespace_selector else None
         )
+        self.telemetry = Telemetry()
+        self.health = Health(watch_limit=2 * options.watch_server_timeout)
+        self.elector: LeaderElector | None = None
+        hooks.add_observer(self.telemetry.hook_called)
+        self.reconciler.action_observers.append(self.telemetry.action_done)
+        #: Kinds whose writes must come back as watch events (True: only if cluster-labelled).
+        self._echoed: dict[str, bool] = {}
         self._threads = ThreadPoolExecutor(
             max_workers=options.workers, thread_name_prefix="kd-reconcile"
         )
@@ -208,6 +233,7 @@ class Operator:
     ) -> Callable[[str | None, Mapping[str, Any]], None]:
         def tracked(event: str | None, body: Mapping[str, Any]) -> None:
             self.caches.track(kind, event, body)
+            self.health.seen(kind, body, deleted=event == "DELETED")
             handler(event, body)
 
         return tracked
@@ -344,6 +370,10 @@ class Operator:
             self.caches.nodes.pop(name, None)
         elif not self.caches.store_node(body):
             return
+        else:
+            # A new or changed node may give a waiting gang the room it needs.
+            for key in list(self.caches.clusters_waiting_for_capacity()):
+                self.mark(key)
         for key in list(self.caches.clusters_on_node(name)):
             self.mark(key)
 
@@ -366,6 +396,40 @@ class Operator:
             if key[0] == name:
                 self.mark(key)
 
+    # -- node usage ---------------------------------------------------------------
+
+    async def start_node_usage(self) -> None:
+        """LIST the pods bound to nodes, everywhere, then keep the sums by a watch thread.
+
+        Started once per operator; if the LIST fails the thread retries it, and
+        until then the nodes' ``used`` is empty (as before this existed).
+        """
+        if self._usage_watch is not None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def from_thread(changes: UsageChanges) -> None:
+            loop.call_soon_threadsafe(self._on_usage, changes)
+
+        watch = self._usage_watch = PodUsageWatch(
+            self.api,
+            self.node_usage,
+            from_thread,
+            timeout_seconds=self.options.watch_server_timeout,
+        )
+        try:
+            self._on_usage(await loop.run_in_executor(self._threads, watch.prime))
+        except Exception:
+            log.exception("listing the pods bound to nodes failed; the watch will retry")
+        watch.start()
+
+    def _on_usage(self, changes: UsageChanges) -> None:
+        for node in changes:
+            self.caches.set_node_used(node, self.node_usage.used_on(node))
+        if any(changes.values()):
+            for key in list(self.caches.clusters_waiting_for_capacity()):
+                self.mark(key)
+
     # -- the workers --------------------------------------------------------------
 
     async def _work(self, queue: WorkQueue[ClusterKey]) -> None:
@@ -374,9 +438,7 @@ class Operator:
             outcome: Outcome | None = None
             try:
                 snapshot = self.caches.snapshot(key)
-                outcome = await loop.run_in_executor(
-                    self._threads, self.reconciler.reconcile, snapshot
-                )
+                outcome = await loop.run_in_executor(self._threads, self._reconcile, snapshot)
             except Exception:
                 log.exception("reconcile of %s/%s failed", *key)
                 outcome = Outcome(failed=True)
@@ -385,8 +447,34 @@ class Operator:
                     self._absorb(queue, key, outcome)
                 queue.done(key)
 
+    def _reconcile(self, snapshot: Snapshot) -> Outcome:
+        """One reconcile in a worker thread: measured, and its log lines name the cluster."""
+        with cluster_context(*snapshot.key), self.telemetry.measure_reconcile() as measured:
+            outcome = self.reconciler.reconcile(snapshot)
+            measured(failed=outcome.failed, requeue=outcome.requeue_after is not None)
+            return outcome
+
+    def _expect_echo(self, body: Manifest) -> None:
+        """Tell the liveness probe to expect the watch event of the operator's own write."""
+        kind = str(body.get("kind"))
+        if kind not in self._echoed:
+            return
+        labels = (body.get("metadata") or {}).get("labels") or {}
+        if not self._echoed[kind] or CLUSTER_LABEL in labels:
+            self.health.wrote(kind, body)
+
+    async def tend(self, interval: float = 1.0) -> None:
+        """Until cancelled: stamp the loop's heartbeat, recount states for the metrics."""
+        while True:
+            self.health.beat()
+            if self.elector is not None and self.elector.reachable:
+                self.health.standby()
+            self.telemetry.publish_states(self.caches.clusters.values())
+            await asyncio.sleep(interval)
+
     def _absorb(self, queue: WorkQueue[ClusterKey], key: ClusterKey, outcome: Outcome) -> None:
         for body in outcome.written:
+            self._expect_echo(body)
             kind = body.get("kind")
             if kind == "KubeDirectorCluster":
                 self.caches.store_cluster(body)
@@ -411,8 +499,11 @@ class Operator:
     async def run(self, stop_flag: asyncio.Event | None = None) -> None:
         """Run until ``stop_flag`` is set or a signal stops kopf."""
         configuration = self.api.api_client.configuration
-        self.queue = queue = WorkQueue[ClusterKey]()
+        self.queue = queue = WorkQueue[ClusterKey](self.telemetry)
         await self.prime()
+        await self.start_node_usage()
+        self._echoed = {w.kind: w.children_only for w in self.watched()}
+        self.health.ready()
         for key in list(self.caches.clusters):
             self.mark(key)
         workers = [asyncio.create_task(self._work(queue)) for _ in range(self.options.workers)]
@@ -437,6 +528,8 @@ class Operator:
             )
         finally:
             await queue.close()
+            if self._usage_watch is not None:
+                self._usage_watch.stop()
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
@@ -475,10 +568,54 @@ def build_operator(options: OperatorOptions, *, planner: Planner | None = None) 
     return Operator(options, api, load_hooks(), planner=planner)
 
 
+def serve_http(operator: Operator) -> list[HttpServer]:
+    """Start the probe and metrics servers the options ask for (threads; they answer at once)."""
+    options, servers = operator.options, []
+    if options.metrics_address is not None:
+        routes = {"/metrics": operator.telemetry.exposition}
+        servers.append(HttpServer(options.metrics_address, routes))
+    if options.health_address is not None:
+        routes = {"/healthz": operator.health.healthz, "/readyz": operator.health.readyz}
+        servers.append(HttpServer(options.health_address, routes))
+    for server in servers:
+        server.start()
+    return servers
+
+
+async def supervise(operator: Operator) -> None:
+    """Serve probes and metrics, win the Lease if asked to, then run the operator.
+
+    A standby waits in :meth:`LeaderElector.acquire` and starts nothing that
+    watches, writes or reconciles. A leader that misses its renew deadline
+    exits the process (:func:`~.leader.stop_process`); one that stops
+    gracefully (SIGTERM) releases the Lease as its very last step.
+    """
+    servers = serve_http(operator)
+    tending = asyncio.create_task(operator.tend())
+    election = operator.options.leader_election
+    holding: asyncio.Task[None] | None = None
+    try:
+        if election is not None:
+            operator.elector = elector = LeaderElector(operator.api, election)
+            operator.telemetry.leading(election.name, False)
+            await elector.acquire()
+            operator.telemetry.leading(election.name, True)
+            holding = asyncio.create_task(elector.hold(stop_process))
+        await operator.run()
+    finally:
+        tending.cancel()
+        if holding is not None:
+            holding.cancel()
+        if operator.elector is not None and operator.elector.is_leader:
+            await asyncio.to_thread(operator.elector.release)
+        for server in servers:
+            server.stop()
+
+
 def run_operator(options: OperatorOptions) -> None:
     """Run the operator in this process until SIGINT/SIGTERM."""
     operator = build_operator(options)
     try:
-        asyncio.run(operator.run())
+        asyncio.run(supervise(operator))
     finally:
         operator.api.api_client.close()  # type: ignore[no-untyped-call]

@@ -20,6 +20,7 @@ exception that stops the worker.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import socket
 import threading
@@ -46,6 +47,7 @@ from kubedirector_core.plan.model import (
 )
 from kubedirector_core.plan.names import label_value
 from kubedirector_core.plugins import Hooks, PluginFailure
+from kubedirector_core.runtime.autoscale_metrics import MetricsReader
 from kubedirector_core.runtime.cache import Snapshot
 from kubedirector_core.runtime.drift import AppliedMemory, fingerprint
 from kubedirector_core.runtime.kubeapi import JSON_PATCH, ApiError, KubeApi
@@ -223,6 +225,7 @@ class Reconciler:
         self.settings = settings or RuntimeSettings()
         self.clock = clock
         self.memory = AppliedMemory()
+        self.metrics = MetricsReader(api, hooks)
         self._status_memory: dict[tuple[str, str], tuple[str, str]] = {}
         self._status_lock = threading.Lock()
         self._actions = ThreadPoolExecutor(
@@ -231,6 +234,8 @@ class Reconciler:
         self._exec_client_factory = exec_client
         self._exec_clients: list[client.ApiClient] = []
         self._local = threading.local()
+        #: Called with every in-container action's outcome (the operator's metrics).
+        self.action_observers: list[Callable[[ActionOutcome], None]] = []
 
     def close(self) -> None:
         """Stop the action threads and close the connections they opened."""
@@ -264,9 +269,12 @@ class Reconciler:
                 "ReconcileFailed", "InvalidCluster", f"{where}: {first['msg']}", now, generation
             )
             return self._report(snapshot, body, status, condition, outcome, retry=None)
+        cluster_app = _app(snapshot.app)
+        # Only the autoscaled roles due for evaluation are read (at most once per interval).
+        scaling_metrics = self.metrics.read(cluster, cluster_app, snapshot.pods, now)
         observed = Observed(
             cluster=cluster,
-            app=_app(snapshot.app),
+            app=cluster_app,
             now=now,
             pods=snapshot.pods,
             children=snapshot.children,
@@ -278,9 +286,13 @@ class Reconciler:
                 if (app := _app(body)) is not None
             },
             nodes_known=True,
+            # Gang gates are lifted by _ungate; nodes carry what their pods use (nodeusage).
+            ungate_supported=True,
             connected_config_versions=snapshot.connected_config_versions,
             storage_classes=snapshot.storage_classes,
             default_storage_class=snapshot.default_storage_class,
+            metrics=scaling_metrics.metrics,
+            metric_errors=scaling_metrics.errors,
         )
         try:
             plan = self.planner.plan_cluster(observed, self.hooks)
@@ -321,6 +333,8 @@ class Reconciler:
         status: Mapping[str, Any] = _without_runtime_conditions(plan.status)
         events = list(plan.events)
         for action_outcome in self._run_actions(snapshot, plan.actions):
+            for observe in self.action_observers:
+                observe(action_outcome)
             status = self.planner.record_outcome(status, action_outcome, now)
             event = self.planner.outcome_event(action_outcome)
             if event is not None:
@@ -434,7 +448,13 @@ class Reconciler:
                 continue
             by_member.setdefault(action.member, []).append(action)
         futures = [
-            self._actions.submit(self._run_in_order, snapshot.key[0], member_actions)
+            # In a copy of this context: the actions' log lines name the cluster too.
+            self._actions.submit(
+                contextvars.copy_context().run,
+                self._run_in_order,
+                snapshot.key[0],
+                member_actions,
+            )
             for member_actions in by_member.values()
         ]
         done = [outcome for future in futures for outcome in future.result()]

@@ -38,6 +38,7 @@ from kubedirector_core.api import ClusterRole, KubeDirectorApp, KubeDirectorClus
 from kubedirector_core.hooktypes import (
     AutoscaleInput,
     Member,
+    MetricsReading,
     NodeDown,
     NodeProblem,
     ResizePhase,
@@ -260,3 +261,8 @@ class PluginConformance:
             hooks.on_node_down(app, cluster, down)
             request = AutoscaleInput(role=role.id, current_members=1, min_members=1, max_members=3)
             hooks.autoscale_policy(app, cluster, request)
+            hooks.metrics_endpoint(app, cluster, role.id, (member,))
+            reading = MetricsReading(
+                role=role.id, members=(member,), url="http://metrics.invalid/", body="{}"
+            )
+            hooks.read_metrics(app, cluster, reading)

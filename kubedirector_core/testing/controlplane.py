@@ -27,6 +27,9 @@ from kubedirector_core.errors import DevClusterError
 __all__ = ["control_plane", "namespace", "pytest_configure"]
 
 REUSE_ENV = "KD_CONTROL_PLANE"
+#: The session control plane's node-monitor grace: a node whose heartbeat stopped
+#: (``ControlPlane.stop_heartbeat``) turns Unknown after about this long, not 40 s.
+NODE_MONITOR_GRACE_SECONDS = 12
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -38,7 +41,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    """The local control plane: 3 CPU nodes and 2 GPU nodes with 1 GPU each."""
+    """The local control plane: 3 CPU nodes and 2 GPU nodes with 1 GPU each.
+
+    Its node-monitor grace is :data:`NODE_MONITOR_GRACE_SECONDS`.
+    """
     reuse = os.environ.get(REUSE_ENV)
     if reuse:
         plane = ControlPlane(Path(reuse))
@@ -51,7 +57,15 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
         return
     plane = ControlPlane(tmp_path_factory.mktemp("controlplane"))
     try:
-        plane.up(UpOptions(nodes=3, gpu_nodes=2, gpus_per_node=1, die_with_parent=True))
+        plane.up(
+            UpOptions(
+                nodes=3,
+                gpu_nodes=2,
+                gpus_per_node=1,
+                die_with_parent=True,
+                node_monitor_grace_seconds=NODE_MONITOR_GRACE_SECONDS,
+            )
+        )
         yield plane
     finally:
         plane.down()

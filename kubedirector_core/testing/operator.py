@@ -37,18 +37,22 @@ from kubedirector_core.setuppackage import build_setup_package
 __all__ = [
     "OPERATOR_USER",
     "RECORDING_STARTSCRIPT",
+    "TIMELINE_LOG",
     "GuestFiles",
+    "JsonEndpoint",
     "OperatorProcess",
     "PersistedVolumes",
     "apply",
     "cluster_ready",
     "condition",
     "count_operator_writes",
+    "events_about",
     "fqdns_in",
     "get_cluster",
     "grant_operator",
     "kubedirector_crds",
     "make_setup_package",
+    "member_dirs",
     "members",
     "named",
     "operator",
@@ -58,6 +62,7 @@ __all__ = [
     "recorded_calls",
     "recorder_app",
     "recorder_cluster",
+    "timeline",
     "wait_ready",
     "wait_until",
     "warning_events",
@@ -339,9 +344,12 @@ def make_setup_package(path: Path, startscript: str = RECORDING_STARTSCRIPT) -> 
     return path.resolve().as_uri()
 
 
-def recorded_calls(pod_dir: Path) -> list[str]:
-    """The startscript calls a member recorded (see :data:`RECORDING_STARTSCRIPT`)."""
-    log = pod_dir / "kd-calls.log"
+def recorded_calls(pod_dir: Path, log_name: str = "kd-calls.log") -> list[str]:
+    """The calls a member recorded, one a line (see :data:`RECORDING_STARTSCRIPT`).
+
+    ``log_name`` names another log in the member's directory (a fake tool's).
+    """
+    log = pod_dir / log_name
     return log.read_text().splitlines() if log.exists() else []
 
 
@@ -380,24 +388,35 @@ class GuestFiles(_Poller):
     Stands in for what a container image ships (``/opt/configscripts/...``):
     under KWOK a pod's root starts empty, so files the app's image would hold
     are copied in by this watcher (polling every 20 ms, well before a pod is
-    Ready and its setup runs).
+    Ready and its setup runs). Paths named in ``executable`` get mode 0755
+    (tools the image puts on the PATH), the others 0644.
     """
 
-    def __init__(self, pods_dir: Path, files: dict[str, bytes]) -> None:
+    def __init__(
+        self, pods_dir: Path, files: dict[str, bytes], executable: Sequence[str] = ()
+    ) -> None:
         super().__init__("guest-files")
         self.pods_dir = pods_dir
         self.files = files
+        self.executable = frozenset(executable)
 
     def tick(self) -> None:
         """Copy the files into every pod directory that lacks them."""
         for pod_dir in self.pods_dir.glob("[!.]*"):
             for relative, content in self.files.items():
                 target = pod_dir / relative.lstrip("/")
-                if not target.exists():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    partial = target.with_name(target.name + ".partial")
+                if target.exists():
+                    continue
+                partial = target.with_name(target.name + ".partial")
+                try:
+                    # Never re-create the pod's own directory: a deleted pod's is moved away.
+                    for parent in reversed(target.relative_to(pod_dir).parents[:-1]):
+                        (pod_dir / parent).mkdir(exist_ok=True)
                     partial.write_bytes(content)
+                    partial.chmod(0o755 if relative in self.executable else 0o644)
                     partial.rename(target)
+                except FileNotFoundError:
+                    break
 
 
 class PersistedVolumes(_Poller):
@@ -562,6 +581,13 @@ def condition(cluster: dict[str, Any], kind: str) -> dict[str, Any]:
 
 def warning_events(control_plane: ControlPlane, namespace: str, name: str) -> list[dict[str, Any]]:
     """Reason and message of every Warning Event about the object ``name``."""
+    return events_about(control_plane, namespace, name, "Warning")
+
+
+def events_about(
+    control_plane: ControlPlane, namespace: str, name: str, event_type: str
+) -> list[dict[str, Any]]:
+    """Reason and message of every Event of ``event_type`` (Normal, Warning) about ``name``."""
     events = json.loads(
         control_plane.kubectl(
             "get",
@@ -571,7 +597,79 @@ def warning_events(control_plane: ControlPlane, namespace: str, name: str) -> li
             "-o",
             "json",
             "--field-selector",
-            f"involvedObject.name={name},type=Warning",
+            f"involvedObject.name={name},type={event_type}",
         ).stdout
     )["items"]
     return [{"reason": e["reason"], "message": e["message"]} for e in events]
+
+
+def member_dirs(control_plane: ControlPlane, namespace: str, pod: str) -> list[Path]:
+    """Every directory pod ``pod`` had: those of deleted pods of that name, then the live one."""
+    live = control_plane.pod_dir(namespace, pod)
+    gone = sorted(
+        (control_plane.pods_dir / namespace / ".gone").glob(f"{pod}.*"),
+        key=lambda path: path.stat().st_mtime,
+    )
+    return [*gone, *([live] if live.is_dir() else [])]
+
+
+#: Where fake in-container tools append ``<unix time>\t<call>`` lines (see :func:`timeline`).
+TIMELINE_LOG = "timeline.log"
+
+
+def timeline(guest_root: Path) -> list[tuple[float, str]]:
+    """(time, call) of each line a fake tool appended to ``<guest_root>/timeline.log``.
+
+    Fake tools stamp their calls with ``date +%s.%N``, the clock of the test
+    machine, so calls in different members' directories fall into one order.
+    """
+    log = guest_root / TIMELINE_LOG
+    if not log.exists():
+        return []
+    return [
+        (float(when), what)
+        for when, _, what in (line.partition("\t") for line in log.read_text().splitlines())
+    ]
+
+
+class JsonEndpoint:
+    """An HTTP server on 127.0.0.1 answering ``GET <path>`` with the JSON in :attr:`document`.
+
+    Stands in for an app's status endpoint (a Spark master's ``/json/``, a YARN
+    ResourceManager's metrics), which KWOK pods cannot serve; the test changes
+    :attr:`document` to change the answer. Use it in a ``with``; :attr:`url`
+    is the full URL, :attr:`requests` the paths asked for, other paths get 404.
+    """
+
+    def __init__(self, path: str) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.document: Any = {}
+        self.requests: list[str] = []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                endpoint.requests.append(self.path)
+                body = json.dumps(endpoint.document).encode()
+                self.send_response(200 if self.path == path else 404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Keep the test's output quiet."""
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def __enter__(self) -> Self:
+        import threading
+
+        threading.Thread(target=self.server.serve_forever, name="json", daemon=True).start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -9,6 +9,8 @@
   JSON or YAML file, or from a mapping, into the core's models.
 * ``kd_render``: the objects a new cluster gets, rendered offline through
   ``kd_hooks`` (:func:`kubedirector_core.plan.render_objects`).
+* ``desired_members`` / ``role_resize``: the ``members`` and the ``resize`` a hook
+  gets for a cluster, for unit tests.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import pytest
 import yaml
 
 from kubedirector_core.api import KubeDirectorApp, KubeDirectorCluster
+from kubedirector_core.hooktypes import Member, ResizePhase, RoleResize
 from kubedirector_core.plan import Manifest, render_objects
+from kubedirector_core.pluginkit import requested_members
 from kubedirector_core.plugins import (
     HookCall,
     Hooks,
@@ -36,6 +40,7 @@ from kubedirector_core.plugins import (
 __all__ = [
     "HookRecorder",
     "PluginRegistrar",
+    "desired_members",
     "isolated_hooks",
     "kd_hook_recorder",
     "kd_hooks",
@@ -45,6 +50,7 @@ __all__ = [
     "kd_register_plugin",
     "kd_render",
     "load_resource",
+    "role_resize",
 ]
 
 _Model = TypeVar("_Model", KubeDirectorApp, KubeDirectorCluster)
@@ -168,6 +174,69 @@ def load_resource(source: str | Path | Mapping[str, Any], model: type[_Model]) -
         if document.get("kind") == model.__name__:
             return model.from_wire(document)
     raise LookupError(f"no {model.__name__} document in {source!r}")
+
+
+def desired_members(
+    app: KubeDirectorApp, cluster: KubeDirectorCluster, domain: str = "kd.ns.svc.cluster.local"
+) -> tuple[Member, ...]:
+    """Every member ``cluster`` asks for, shaped as the core hands them to hooks (``members``).
+
+    By role in spec order, then ordinal; pods named ``<cluster>-<role>-<ordinal>``
+    with hostname ``<pod>.<domain>`` and node ids from 1. The core's real pod
+    names carry a random part: plugins must take names from ``members``, never
+    build them.
+    """
+    found: list[Member] = []
+    for role in cluster.spec.roles:
+        for ordinal in range(requested_members(app, role)):
+            pod = f"{cluster.metadata.name}-{role.id}-{ordinal}"
+            found.append(
+                Member(
+                    name=pod,
+                    role=role.id,
+                    ordinal=ordinal,
+                    hostname=f"{pod}.{domain}",
+                    node_id=len(found) + 1,
+                )
+            )
+    return tuple(found)
+
+
+def role_resize(
+    app: KubeDirectorApp,
+    cluster: KubeDirectorCluster,
+    role: str,
+    current: int,
+    domain: str = "kd.ns.svc.cluster.local",
+) -> RoleResize:
+    """The ``resize`` the core gives ``kd_on_resize`` when ``role`` goes from ``current``
+    members to what ``cluster`` asks: before a shrink (the highest ordinals leave, highest
+    first) or after a grow, with ``members`` from :func:`desired_members`.
+    """
+    members = desired_members(app, cluster, domain)
+    spec = cluster.role(role)
+    desired = requested_members(app, spec) if spec is not None else 0
+
+    def member(ordinal: int) -> Member:
+        pod = f"{cluster.metadata.name}-{role}-{ordinal}"
+        return Member(
+            name=pod,
+            role=role,
+            ordinal=ordinal,
+            hostname=f"{pod}.{domain}",
+            node_id=len(members) + ordinal + 1,
+        )
+
+    shrinking = current > desired
+    return RoleResize(
+        role=role,
+        phase=ResizePhase.BEFORE_SHRINK if shrinking else ResizePhase.AFTER_GROW,
+        current_members=current,
+        desired_members=desired,
+        leaving=tuple(member(i) for i in reversed(range(desired, current))),
+        joining=tuple(m for m in members if m.role == role and m.ordinal >= current),
+        members=members,
+    )
 
 
 @pytest.fixture

@@ -1,19 +1,31 @@
-"""Members on failed KWOK nodes: replaced on a healthy node, or left alone by a wait policy.
+"""Members on failed KWOK nodes: replaced on a healthy node, waited for, or left alone.
 
 Each test adds its own pool of fake nodes (labelled with the test's namespace),
 pins the cluster's role to that pool with one member per node, and deletes
 the pool afterwards, so that failing a node disturbs no other test.
 
-Replacement is shown for a deleted node. A node made NotReady by setting its
-condition cannot be had under KWOK (its node-initialize stage resets any
-non-Ready node at once), and a node whose heartbeat stopped (KWOK's annotation
-removed) turns Unknown after the node-monitor grace, but a graceful delete of
-a pod on it never completes, as on a real partitioned node: the core deletes
-forcibly only once the node is gone. The wait policy is shown on a deleted node.
+A node fails in one of two ways:
+
+* *deleted*: the Node object is removed; the core deletes the member's pod
+  forcibly at once;
+* *heartbeat*: ``ControlPlane.stop_heartbeat`` cuts the node off as a network
+  partition would: KWOK stops renewing its lease, and after the control
+  plane's node-monitor grace (12 s for the test session) its Ready condition
+  turns Unknown and it is tainted unreachable. The Node stays, and a graceful
+  delete of a pod on it never completes (no kubelet answers), as on a real
+  partitioned node. The core deletes such a pod forcibly only when the
+  node-down policy opts in (``force=True``, the test's *force* plugin) or a
+  person confirms the node gone (deletes it, or taints it
+  ``node.kubernetes.io/out-of-service``); until then the member waits and the
+  status and a ``NodeDownBlocked`` Event say what to do.
+
+Setting a node's Ready condition to False by hand cannot be had under KWOK:
+its node-initialize stage resets any node that is not Ready at once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import textwrap
 import time
@@ -40,14 +52,19 @@ from kubedirector_core.testing.operator import (
     recorder_cluster,
     wait_ready,
     wait_until,
+    warning_events,
 )
 
 pytestmark = pytest.mark.controlplane
 
 POOL_LABEL = "kubedirector.test/pool"
+#: The cluster's ``spec.nodeDownGraceSeconds``.
 GRACE_SECONDS = 10
+OUT_OF_SERVICE = "node.kubernetes.io/out-of-service=nodeshutdown:NoExecute"
 WAIT_PLUGIN = "kdwait"
-WAIT_PLUGIN_SOURCE = f'''
+FORCE_PLUGIN = "kdforce"
+PLUGIN_SOURCES = {
+    "wait": f'''
 """A node-down policy that always waits, for the recorder app."""
 
 from kubedirector_core import NodeDownDecision, hookimpl
@@ -65,23 +82,51 @@ def kd_on_node_down(event):
     return NodeDownDecision.wait(
         f"{WAIT_PLUGIN} keeps {{event.member.name}} where it is", retry_after_seconds=3
     )
-'''
+''',
+    "force": f'''
+"""Replace after the grace, forcibly: the recorder's members tolerate a second copy."""
+
+from kubedirector_core import NodeDownDecision, hookimpl
+
+KD_PLUGIN_NAME = "{FORCE_PLUGIN}"
+
+
+@hookimpl
+def kd_claims():
+    return ["recorder"]
+
+
+@hookimpl
+def kd_on_node_down(event):
+    if event.down_for_seconds < event.grace_seconds:
+        return None
+    return NodeDownDecision.replace_member(
+        f"{FORCE_PLUGIN}: a second copy of {{event.member.name}} is harmless", force=True
+    )
+''',
+}
 
 
 @pytest.fixture
 def operator_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    """With ``indirect`` parameter ``"wait"``: load the always-wait policy plugin."""
-    if getattr(request, "param", None) != "wait":
+    """With ``indirect`` parameter ``"wait"`` or ``"force"``: load that policy plugin."""
+    kind = getattr(request, "param", None)
+    if kind is None:
         return {}
     folder = tmp_path / "plugins"
     folder.mkdir()
-    (folder / "kd_throwaway_wait_policy.py").write_text(textwrap.dedent(WAIT_PLUGIN_SOURCE))
-    return {"KD_EXTRA_PLUGINS": "kd_throwaway_wait_policy", "PYTHONPATH": str(folder)}
+    module = f"kd_throwaway_{kind}_policy"
+    (folder / f"{module}.py").write_text(textwrap.dedent(PLUGIN_SOURCES[kind]))
+    return {"KD_EXTRA_PLUGINS": module, "PYTHONPATH": str(folder)}
 
 
 @pytest.fixture
 def pool(control_plane: ControlPlane, namespace: str) -> Iterator[list[str]]:
-    """Three fake nodes of this test's own, deleted afterwards."""
+    """Three fake nodes of this test's own, deleted afterwards.
+
+    Tests request it before ``operator``, so that the operator removes the
+    test's cluster while the nodes are still there.
+    """
     names = [f"{namespace}-n{i}" for i in range(3)]
     for name in names:
         control_plane.add_node(NodeSpec(name=name, labels={POOL_LABEL: namespace}), wait=False)
@@ -121,7 +166,7 @@ def pooled_cluster(namespace: str, members_count: int) -> dict[str, Any]:
 
 
 def pod_info(control_plane: ControlPlane, namespace: str, pod: str) -> dict[str, Any] | None:
-    """uid, node and readiness of a pod, or None when it does not exist."""
+    """uid, node, readiness and claims of a pod, or None when it does not exist."""
     result = control_plane.kubectl("get", "pod", pod, "-n", namespace, "-o", "json", check=False)
     if result.returncode:
         return None
@@ -134,14 +179,36 @@ def pod_info(control_plane: ControlPlane, namespace: str, pod: str) -> dict[str,
             c["type"] == "Ready" and c["status"] == "True"
             for c in body["status"].get("conditions") or []
         ),
+        "claims": sorted(
+            v["persistentVolumeClaim"]["claimName"]
+            for v in body["spec"].get("volumes") or []
+            if "persistentVolumeClaim" in v
+        ),
     }
 
 
-def pvc_uids(control_plane: ControlPlane, namespace: str) -> dict[str, str]:
+def volumes_of(control_plane: ControlPlane, namespace: str) -> dict[str, tuple[str, str, str]]:
+    """Each claim's uid, phase and bound volume."""
     items = json.loads(control_plane.kubectl("get", "pvc", "-n", namespace, "-o", "json").stdout)[
         "items"
     ]
-    return {i["metadata"]["name"]: i["metadata"]["uid"] for i in items}
+    return {
+        i["metadata"]["name"]: (
+            i["metadata"]["uid"],
+            i["status"].get("phase", ""),
+            i["spec"].get("volumeName", ""),
+        )
+        for i in items
+    }
+
+
+def tree_digest(root: Path) -> dict[str, str]:
+    """Every file under ``root`` with the sha256 of its content."""
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
 
 
 def fqdn_of(control_plane: ControlPlane, namespace: str, reader: str, pod: str) -> str:
@@ -156,16 +223,42 @@ def node_down_records(control_plane: ControlPlane, namespace: str) -> list[dict[
     return list(get_cluster(control_plane, namespace, "rec")["status"].get("nodeDown") or [])
 
 
+def record_of(control_plane: ControlPlane, namespace: str, member: str) -> dict[str, Any]:
+    """The member's node-down record, or an empty dict."""
+    records = node_down_records(control_plane, namespace)
+    return next((r for r in records if r["member"] == member), {})
+
+
 def start_cluster(
     control_plane: ControlPlane, namespace: str, tmp_path: Path, size: int
-) -> tuple[list[str], dict[str, dict[str, Any]], dict[str, str]]:
+) -> tuple[list[str], dict[str, dict[str, Any]], dict[str, tuple[str, str, str]]]:
     apply(control_plane, namespace, recorder_app(make_setup_package(tmp_path / "setup.tgz")))
     apply(control_plane, namespace, pooled_cluster(namespace, size))
     cluster = wait_ready(control_plane, namespace)
     pods = [m["pod"] for m in members(cluster)]
     info = {pod: pod_info(control_plane, namespace, pod) or {} for pod in pods}
     assert len({i["node"] for i in info.values()}) == size  # one member per pool node
-    return pods, info, pvc_uids(control_plane, namespace)
+    return pods, info, volumes_of(control_plane, namespace)
+
+
+def fail_node(control_plane: ControlPlane, how: str, node: str) -> float:
+    """Fail ``node`` (delete it, or stop its heartbeat); return when it was seen failed."""
+    if how == "deleted":
+        control_plane.kubectl("delete", "node", node, "--wait=false")
+        return time.monotonic()
+    control_plane.stop_heartbeat(node)
+
+    def unknown() -> bool:
+        body = json.loads(control_plane.kubectl("get", "node", node, "-o", "json").stdout)
+        conditions = body["status"].get("conditions") or []
+        return any(c["type"] == "Ready" and c["status"] == "Unknown" for c in conditions)
+
+    wait_until(
+        f"node {node} Ready=Unknown after its heartbeat stopped",
+        unknown,
+        timeout=control_plane.node_monitor_grace_seconds + 60,
+    )
+    return time.monotonic()
 
 
 def replaced(
@@ -177,12 +270,22 @@ def replaced(
     return now
 
 
-@pytest.mark.parametrize("how", ["deleted"])
+def told_about(
+    control_plane: ControlPlane, namespace: str, reader: str, fqdn: str, since: int
+) -> list[str]:
+    """``reader``'s recorded ``--addnodes`` calls naming ``fqdn``, after the first ``since``."""
+    calls = recorded_calls(control_plane.pod_dir(namespace, reader))[since:]
+    return [c for c in calls if c.startswith("--addnodes") and fqdn in fqdns_in(c)]
+
+
+@pytest.mark.parametrize(
+    ("how", "operator_env"), [("deleted", None), ("heartbeat", "force")], indirect=["operator_env"]
+)
 def test_replace_policy_brings_the_member_back_on_a_healthy_node(
     control_plane: ControlPlane,
     namespace: str,
-    operator: OperatorProcess,
     pool: list[str],
+    operator: OperatorProcess,
     tmp_path: Path,
     how: str,
 ) -> None:
@@ -190,45 +293,67 @@ def test_replace_policy_brings_the_member_back_on_a_healthy_node(
     victim, healthy = pods
     bad_node = before[victim]["node"]
     victim_fqdn = fqdn_of(control_plane, namespace, healthy, victim)
-    calls_before = recorded_calls(control_plane.pod_dir(namespace, healthy))
+    calls_before = len(recorded_calls(control_plane.pod_dir(namespace, healthy)))
+    for pod in pods:
+        data = control_plane.pod_dir(namespace, pod) / "data"
+        data.mkdir(exist_ok=True)
+        (data / "owner.txt").write_text(f"{pod}'s data\n")
+    healthy_data = control_plane.pod_dir(namespace, healthy) / "data"
+    healthy_volume = tree_digest(healthy_data)
 
     with PersistedVolumes(control_plane.pods_dir / namespace, {victim: ["/etc", "/data"]}):
-        failed_at = time.monotonic()
-        control_plane.kubectl("delete", "node", bad_node, "--wait=false")
+        failed_at = fail_node(control_plane, how, bad_node)
         back = wait_until(
             f"{victim} recreated on a healthy node",
             lambda: replaced(control_plane, namespace, victim, before[victim]),
-            timeout=GRACE_SECONDS + 60,
+            timeout=GRACE_SECONDS + 90,
         )
         replaced_after = time.monotonic() - failed_at
-        cluster = wait_ready(control_plane, namespace, timeout=60)
+        cluster = wait_ready(control_plane, namespace, timeout=90)
         ready_after = time.monotonic() - failed_at
     print(
-        f"\n{how}: member replaced {replaced_after:.1f}s after its node failed "
+        f"\n{how}: member replaced {replaced_after:.1f}s after its node was seen failed "
         f"(grace {GRACE_SECONDS}s), cluster Ready again after {ready_after:.1f}s"
     )
     assert isinstance(back, dict)
     assert back["node"] != bad_node
     assert back["node"] in pool
-    assert replaced_after <= 15  # a deleted node is not waited for
+    # A deleted node is not waited for; an unreachable one only for the grace.
+    assert replaced_after <= (15 if how == "deleted" else GRACE_SECONDS + 45)
 
-    # The healthy member was left alone (same pod, same volume) and told about the return.
+    # The healthy member was left alone (same pod, same volume content) and told of the return.
     assert (pod_info(control_plane, namespace, healthy) or {}).get("uid") == before[healthy]["uid"]
-    assert pvc_uids(control_plane, namespace) == volumes  # no volume recreated or removed
+    assert tree_digest(healthy_data) == healthy_volume
+    # The replacement uses the same claim, still bound to the same volume.
+    assert back["claims"] == before[victim]["claims"]
+    assert back["claims"]
+    assert volumes_of(control_plane, namespace) == volumes
+    assert all(phase == "Bound" for _, phase, _ in volumes.values())
+    victim_data = control_plane.pod_dir(namespace, victim) / "data" / "owner.txt"
+    assert victim_data.read_text() == f"{victim}'s data\n"
 
-    def notified() -> list[str]:
-        calls = recorded_calls(control_plane.pod_dir(namespace, healthy))[len(calls_before) :]
-        return [c for c in calls if c.startswith("--addnodes") and victim_fqdn in fqdns_in(c)]
-
-    wait_until(f"{healthy} notified with --addnodes {victim_fqdn}", notified, timeout=30)
+    wait_until(
+        f"{healthy} notified with --addnodes {victim_fqdn}",
+        lambda: told_about(control_plane, namespace, healthy, victim_fqdn, calls_before),
+        timeout=30,
+    )
     assert [m["state"] for m in members(cluster)] == ["configured", "configured"]
 
-    [record] = [r for r in node_down_records(control_plane, namespace) if r["member"] == victim]
+    record = record_of(control_plane, namespace, victim)
     assert record["decision"] == "replace-member"
-    assert record["plugin"] == "core"
     assert record["node"] == bad_node
-    assert record["problem"] == "gone"
     assert record["phase"] == "done"
+    assert "waitingFor" not in record
+    if how == "deleted":
+        assert (record["plugin"], record["problem"]) == ("core", "gone")
+    else:
+        assert (record["plugin"], record["problem"], record["force"]) == (
+            FORCE_PLUGIN,
+            "unreachable",
+            True,
+        )
+        # The old pod was deleted forcibly although its node is still there.
+        assert control_plane.kubectl("get", "node", bad_node, check=False).returncode == 0
 
     # `kubedirector status` shows where each member runs now and the node-down decision.
     shown = CliRunner().invoke(
@@ -237,19 +362,151 @@ def test_replace_policy_brings_the_member_back_on_a_healthy_node(
     assert shown.exit_code == 0, shown.output
     rows = [line.split() for line in shown.output.splitlines() if line.startswith("worker ")]
     assert [victim, back["node"], "configured"] in [row[2:5] for row in rows]
-    assert f"on node {bad_node}: {record['problem']}; replace-member by core" in shown.output
+    plugin = record["plugin"]
+    assert f"on node {bad_node}: {record['problem']}; replace-member by {plugin}" in shown.output
 
 
+def wait_blocked(control_plane: ControlPlane, namespace: str, victim: str) -> dict[str, Any]:
+    """Wait until the victim's replacement waits for its node to be confirmed gone."""
+
+    def blocked() -> dict[str, Any]:
+        record = record_of(control_plane, namespace, victim)
+        return record if record.get("waitingFor") else {}
+
+    record = wait_until(
+        f"{victim}'s replacement waiting for its node", blocked, timeout=GRACE_SECONDS + 60
+    )
+    assert isinstance(record, dict)
+    return record
+
+
+def assert_told_what_to_do(
+    control_plane: ControlPlane, namespace: str, victim: str, record: dict[str, Any]
+) -> None:
+    """The record and a Warning Event say to delete the Node or taint it out-of-service."""
+    assert (record["decision"], record["plugin"], record["phase"]) == (
+        "replace-member",
+        "core",
+        "replacing",
+    )
+    assert "force" not in record
+    advice = "delete the Node, or taint it node.kubernetes.io/out-of-service"
+    assert advice in record["waitingFor"]
+    events = wait_until(
+        "a NodeDownBlocked Event",
+        lambda: [
+            e
+            for e in warning_events(control_plane, namespace, "rec")
+            if e["reason"] == "NodeDownBlocked"
+        ],
+        timeout=30,
+    )
+    assert isinstance(events, list)
+    assert any(victim in e["message"] and advice in e["message"] for e in events)
+
+
+def test_default_policy_waits_for_an_unreachable_node_to_be_confirmed_gone(
+    control_plane: ControlPlane,
+    namespace: str,
+    pool: list[str],
+    operator: OperatorProcess,
+    tmp_path: Path,
+) -> None:
+    pods, before, volumes = start_cluster(control_plane, namespace, tmp_path, 2)
+    victim = pods[0]
+    bad_node = before[victim]["node"]
+    fail_node(control_plane, "heartbeat", bad_node)
+    record = wait_blocked(control_plane, namespace, victim)
+    assert_told_what_to_do(control_plane, namespace, victim, record)
+    # Deleted gracefully, which cannot finish: the old pod is still there, Terminating.
+    stuck = pod_info(control_plane, namespace, victim)
+    assert stuck is not None
+    assert (stuck["uid"], stuck["deleting"]) == (before[victim]["uid"], True)
+
+    confirmed_at = time.monotonic()
+    control_plane.kubectl("delete", "node", bad_node, "--wait=false")
+    back = wait_until(
+        f"{victim} recreated once its node is gone",
+        lambda: replaced(control_plane, namespace, victim, before[victim]),
+        timeout=90,
+    )
+    print(f"\nreplaced {time.monotonic() - confirmed_at:.1f}s after the node was deleted")
+    assert isinstance(back, dict)
+    assert back["node"] in pool
+    assert back["node"] != bad_node
+    wait_ready(control_plane, namespace, timeout=90)
+    record = record_of(control_plane, namespace, victim)
+    assert (record["phase"], record["podUID"]) == ("done", before[victim]["uid"])
+    assert "waitingFor" not in record
+    assert volumes_of(control_plane, namespace) == volumes
+
+
+def test_operator_restart_in_the_middle_of_a_replacement_converges(
+    control_plane: ControlPlane,
+    namespace: str,
+    pool: list[str],
+    operator: OperatorProcess,
+    tmp_path: Path,
+) -> None:
+    pods, before, volumes = start_cluster(control_plane, namespace, tmp_path, 2)
+    victim, healthy = pods
+    bad_node = before[victim]["node"]
+    victim_fqdn = fqdn_of(control_plane, namespace, healthy, victim)
+    calls_before = len(recorded_calls(control_plane.pod_dir(namespace, healthy)))
+    fail_node(control_plane, "heartbeat", bad_node)
+    wait_blocked(control_plane, namespace, victim)
+    # The deletion was issued (the pod is Terminating), the replacement is not there yet.
+    assert (pod_info(control_plane, namespace, victim) or {}).get("deleting") is True
+    operator.kill()
+
+    # While no operator runs, a person confirms the node is shut down; Kubernetes' pod
+    # garbage collector then deletes the stuck pod and the StatefulSet re-creates it.
+    control_plane.kubectl("taint", "node", bad_node, OUT_OF_SERVICE)
+
+    def recreated() -> dict[str, Any] | None:
+        now = pod_info(control_plane, namespace, victim)
+        return now if now is not None and now["uid"] != before[victim]["uid"] else None
+
+    replacement = wait_until(f"{victim} re-created while the operator is down", recreated, 90)
+    assert isinstance(replacement, dict)
+    operator.start()
+
+    cluster = wait_ready(control_plane, namespace, timeout=120)
+    now = pod_info(control_plane, namespace, victim)
+    assert now is not None
+    assert now["uid"] == replacement["uid"]  # the replacement was never deleted
+    assert now["node"] != bad_node
+    configured = [
+        c
+        for c in recorded_calls(control_plane.pod_dir(namespace, victim))
+        if c.startswith("--configure")
+    ]
+    assert len(configured) == 1  # set up exactly once on the replacement
+    assert [m["state"] for m in members(cluster)] == ["configured", "configured"]
+    wait_until(
+        f"{healthy} notified with --addnodes {victim_fqdn}",
+        lambda: told_about(control_plane, namespace, healthy, victim_fqdn, calls_before),
+        timeout=30,
+    )
+    assert len(told_about(control_plane, namespace, healthy, victim_fqdn, calls_before)) == 1
+    record = record_of(control_plane, namespace, victim)
+    assert (record["phase"], record["podUID"]) == ("done", before[victim]["uid"])
+    assert record["replacedUIDs"] == [before[victim]["uid"]]
+    assert volumes_of(control_plane, namespace) == volumes
+
+
+@pytest.mark.parametrize("how", ["deleted", "heartbeat"])
 @pytest.mark.parametrize("operator_env", ["wait"], indirect=True)
 def test_wait_policy_replaces_nothing(
     control_plane: ControlPlane,
     namespace: str,
-    operator: OperatorProcess,
     pool: list[str],
+    operator: OperatorProcess,
     tmp_path: Path,
+    how: str,
 ) -> None:
     pods, before, volumes = start_cluster(control_plane, namespace, tmp_path, 2)
-    deleted = pods[0]
+    failed = pods[0]
 
     def decided(count: int) -> list[dict[str, Any]]:
         records = node_down_records(control_plane, namespace)
@@ -257,7 +514,7 @@ def test_wait_policy_replaces_nothing(
         return waiting if len(waiting) == count else []
 
     # Kubernetes' own pod GC removes pods of a deleted node after 40 s: the test stays below.
-    control_plane.kubectl("delete", "node", before[deleted]["node"], "--wait=false")
+    fail_node(control_plane, how, before[failed]["node"])
     wait_until("the member's node-down decided: wait", lambda: decided(1))
     for record in decided(1):
         assert record["plugin"] == WAIT_PLUGIN
@@ -268,7 +525,29 @@ def test_wait_policy_replaces_nothing(
         assert now is not None
         assert now["uid"] == before[pod]["uid"]
         assert not now["deleting"]
-    assert pvc_uids(control_plane, namespace) == volumes
+    assert volumes_of(control_plane, namespace) == volumes
     records = node_down_records(control_plane, namespace)
-    assert {r["member"]: r["problem"] for r in records} == {deleted: "gone"}
+    problem = "gone" if how == "deleted" else "unreachable"
+    assert {r["member"]: r["problem"] for r in records} == {failed: problem}
     assert all(r["decision"] == "wait" for r in records)
+
+    if how == "deleted":
+        # Let the cluster be removed without waiting 40 s for the pod GC.
+        control_plane.kubectl(
+            "delete", "pod", failed, "-n", namespace, "--force", "--grace-period=0"
+        )
+        return
+    # The node comes back: the member, never replaced, is Ready there again.
+    control_plane.resume_heartbeat(before[failed]["node"])
+    cluster = wait_ready(control_plane, namespace, timeout=90)
+    now = pod_info(control_plane, namespace, failed)
+    assert now is not None
+    assert (now["uid"], now["node"], now["ready"]) == (
+        before[failed]["uid"],
+        before[failed]["node"],
+        True,
+    )
+    wait_until(
+        "the node-down record dropped", lambda: not node_down_records(control_plane, namespace)
+    )
+    assert [m["state"] for m in members(cluster)] == ["configured", "configured"]

@@ -9,7 +9,7 @@ cluster, so they are regenerated whenever membership or resources change.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
@@ -20,11 +20,10 @@ from kd_hadoop.topology import (
     NAMENODE,
     NODEMANAGER,
     RESOURCEMANAGER,
-    Membership,
     Sizing,
-    cpu_cores,
     daemons_of,
-    memory_mb,
+    first,
+    running,
     size_member,
 )
 from kubedirector_core import (
@@ -33,6 +32,8 @@ from kubedirector_core import (
     KubeDirectorCluster,
     Member,
     MemberFile,
+    memory_mib,
+    whole_cpus,
 )
 
 NAMENODE_RPC_PORT = 8020
@@ -62,17 +63,17 @@ _OPTS_VARIABLE = {
 
 @dataclass(frozen=True)
 class ClusterView:
-    """What the generated files are made from: the app, the cluster, its members."""
+    """What the generated files are made from: the app, the cluster, its desired members."""
 
     app: KubeDirectorApp
     cluster: KubeDirectorCluster
     settings: HadoopSettings
-    membership: Membership
+    members: Sequence[Member]
 
     @property
     def namenode(self) -> Member:
         """The NameNode member; validation guarantees there is one."""
-        found = self.membership.first(NAMENODE)
+        found = first(self.members, NAMENODE)
         if found is None:
             raise ValueError("the cluster has no namenode member: give role namenode 1 member")
         return found
@@ -80,7 +81,7 @@ class ClusterView:
     @property
     def resourcemanager(self) -> Member | None:
         """The ResourceManager member, if the cluster runs YARN."""
-        return self.membership.first(RESOURCEMANAGER)
+        return first(self.members, RESOURCEMANAGER)
 
     def role(self, role_id: str) -> ClusterRole:
         """The cluster's spec of ``role_id``."""
@@ -93,15 +94,14 @@ class ClusterView:
         """The most memory any NodeManager offers: YARN's maximum allocation."""
         offers = [
             self.sizing_of(member.role).yarn_memory_mb
-            for member in self.membership.running(NODEMANAGER)
+            for member in running(self.members, NODEMANAGER)
         ]
         return max(offers, default=self.settings.min_allocation_mb)
 
     def largest_vcores(self) -> int:
         """The most vcores any NodeManager offers."""
         offers = [
-            self.sizing_of(member.role).yarn_vcores
-            for member in self.membership.running(NODEMANAGER)
+            self.sizing_of(member.role).yarn_vcores for member in running(self.members, NODEMANAGER)
         ]
         return max(offers, default=self.settings.min_allocation_vcores)
 
@@ -109,7 +109,7 @@ class ClusterView:
         """Heaps and YARN resources of each member of ``role_id``."""
         role = self.role(role_id)
         return size_member(
-            daemons_of(role_id), memory_mb(role), cpu_cores(role), self.settings.min_allocation_mb
+            daemons_of(role_id), memory_mib(role), whole_cpus(role), self.settings.min_allocation_mb
         )
 
 
@@ -198,8 +198,8 @@ def mapred_site(view: ClusterView) -> dict[str, str]:
 
 def workers(view: ClusterView) -> str:
     """The ``workers`` file: every member running a DataNode or a NodeManager, once."""
-    hosts = [m.hostname for m in view.membership.running(DATANODE)]
-    hosts += [m.hostname for m in view.membership.running(NODEMANAGER) if m.hostname not in hosts]
+    hosts = [m.hostname for m in running(view.members, DATANODE)]
+    hosts += [m.hostname for m in running(view.members, NODEMANAGER) if m.hostname not in hosts]
     return "".join(f"{host}\n" for host in hosts)
 
 

@@ -12,19 +12,13 @@ from typing import Any
 
 from kd_hadoop import confgen, policies
 from kd_hadoop.settings import HadoopSettings
-from kd_hadoop.topology import ROLE_DAEMONS, Membership, is_hadoop_layout
+from kd_hadoop.topology import ROLE_DAEMONS, is_hadoop_layout
 from kubedirector_core import (
-    AutoscaleInput,
     ClusterRole,
     KubeDirectorApp,
     KubeDirectorCluster,
     Member,
     MemberFile,
-    NodeDown,
-    NodeDownDecision,
-    Problem,
-    ResizeDecision,
-    RoleResize,
     hookimpl,
 )
 
@@ -38,16 +32,20 @@ def kd_claims() -> Sequence[str]:
     return CLAIMS
 
 
-@hookimpl
-def kd_validate_app(app: KubeDirectorApp) -> Sequence[Problem]:
-    """One NameNode per app; settings in configMeta that parse."""
-    return policies.app_problems(app)
-
-
-@hookimpl
-def kd_validate_cluster(cluster: KubeDirectorCluster, app: KubeDirectorApp) -> Sequence[Problem]:
-    """One NameNode, DataNodes >= dfs.replication, NodeManagers big enough for YARN."""
-    return policies.cluster_problems(app, cluster)
+#: One NameNode per app; settings in configMeta that parse.
+kd_validate_app = hookimpl(policies.app_problems)
+#: One NameNode, DataNodes >= dfs.replication, NodeManagers big enough for YARN.
+kd_validate_cluster = hookimpl(policies.cluster_problems)
+#: Decommission DataNodes/NodeManagers before a shrink; refuse to go below replication.
+kd_on_resize = hookimpl(policies.resize_decision)
+#: Replace lost members promptly; keep a NameNode's volume.
+kd_on_node_down = hookimpl(policies.node_down_decision)
+#: Size NodeManager roles from YARN's pending and allocated containers.
+kd_autoscale_policy = hookimpl(policies.autoscale_nodemanagers)
+#: NodeManager roles read the ResourceManager's ``/ws/v1/cluster/metrics``.
+kd_metrics_endpoint = hookimpl(policies.metrics_endpoint)
+#: Pending and allocated containers and pending apps from YARN's cluster metrics.
+kd_read_metrics = hookimpl(policies.read_cluster_metrics)
 
 
 @hookimpl
@@ -65,33 +63,14 @@ def kd_configmeta(app: KubeDirectorApp, cluster: KubeDirectorCluster) -> Mapping
 
 @hookimpl
 def kd_member_files(
-    app: KubeDirectorApp, cluster: KubeDirectorCluster, role: ClusterRole, member: Member
+    app: KubeDirectorApp,
+    cluster: KubeDirectorCluster,
+    role: ClusterRole,
+    member: Member,
+    members: Sequence[Member],
 ) -> Sequence[MemberFile] | None:
     """The Hadoop configuration of ``member``, generated from the whole cluster."""
     if not is_hadoop_layout(app):
         return None
-    settings = HadoopSettings.of(app, cluster)
-    view = confgen.ClusterView(app, cluster, settings, Membership.of(app, cluster, member))
+    view = confgen.ClusterView(app, cluster, HadoopSettings.of(app, cluster), members)
     return confgen.member_files(view, member)
-
-
-@hookimpl
-def kd_on_resize(
-    app: KubeDirectorApp, cluster: KubeDirectorCluster, resize: RoleResize
-) -> ResizeDecision | None:
-    """Decommission DataNodes/NodeManagers before a shrink; refuse to go below replication."""
-    return policies.resize_decision(app, cluster, resize)
-
-
-@hookimpl
-def kd_on_node_down(app: KubeDirectorApp, event: NodeDown) -> NodeDownDecision | None:
-    """Replace lost members promptly; keep a NameNode's volume."""
-    return policies.node_down_decision(app, event)
-
-
-@hookimpl
-def kd_autoscale_policy(
-    app: KubeDirectorApp, cluster: KubeDirectorCluster, request: AutoscaleInput
-) -> int | None:
-    """Size NodeManager roles from YARN's pending and allocated containers."""
-    return policies.autoscale_nodemanagers(app, cluster, request)

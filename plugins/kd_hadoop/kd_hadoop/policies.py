@@ -7,25 +7,20 @@ only wires them to the hooks.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping, Sequence
 
-from kd_hadoop.confgen import HELPER
-from kd_hadoop.settings import REPLICATION, HadoopSettings, SettingError, annotation_path
+from kd_hadoop.confgen import HELPER, RESOURCEMANAGER_HTTP_PORT
+from kd_hadoop.settings import REPLICATION, HadoopSettings, annotation_path
 from kd_hadoop.topology import (
     DATANODE,
     NAMENODE,
     NODEMANAGER,
     RESOURCEMANAGER,
-    Membership,
-    cpu_cores,
     daemons_of,
-    format_mb,
+    first,
     is_hadoop_layout,
     least_nodemanager_memory_mb,
-    member_count,
-    memory_mb,
-    role_members,
+    running,
     size_member,
 )
 from kubedirector_core import (
@@ -36,6 +31,8 @@ from kubedirector_core import (
     KubeDirectorApp,
     KubeDirectorCluster,
     Member,
+    MetricsEndpoint,
+    MetricsReading,
     NodeDown,
     NodeDownDecision,
     NodeProblem,
@@ -43,7 +40,17 @@ from kubedirector_core import (
     ResizeDecision,
     ResizePhase,
     RoleResize,
+    SettingError,
     Severity,
+    format_mib,
+    guest_command,
+    json_body,
+    listed_hostname,
+    memory_mib,
+    replace_after_grace,
+    requested_members,
+    scale_to_demand,
+    whole_cpus,
 )
 
 #: How long a decommission may take before the operator reports it (HDFS moves data).
@@ -60,6 +67,9 @@ WORKER_GRACE_SECONDS = 60.0
 #: Metric names the autoscale policy reads (see :func:`metrics_from_resourcemanager`).
 PENDING_CONTAINERS = "yarn_containers_pending"
 ALLOCATED_CONTAINERS = "yarn_containers_allocated"
+PENDING_APPS = "yarn_apps_pending"
+#: The ResourceManager's REST path of the cluster metrics.
+CLUSTER_METRICS_PATH = "/ws/v1/cluster/metrics"
 
 
 # ---------------------------------------------------------------------------
@@ -113,7 +123,7 @@ def _namenode_problems(app: KubeDirectorApp, cluster: KubeDirectorCluster) -> li
         return [Problem("spec.roles", "HDFS needs a NameNode: add role namenode with 1 member")]
     problems = []
     for index, role in roles:
-        count = member_count(app, role)
+        count = requested_members(app, role)
         if count != 1:
             problems.append(
                 Problem(
@@ -138,7 +148,7 @@ def _replication_problems(
     app: KubeDirectorApp, cluster: KubeDirectorCluster, settings: HadoopSettings
 ) -> list[Problem]:
     roles = _indexed(cluster, DATANODE)
-    total = sum(member_count(app, role) for _, role in roles)
+    total = sum(requested_members(app, role) for _, role in roles)
     if total >= settings.replication:
         return []
     path = f"spec.roles[{roles[0][0]}].members" if roles else "spec.roles"
@@ -157,25 +167,25 @@ def _yarn_problems(
     app: KubeDirectorApp, cluster: KubeDirectorCluster, settings: HadoopSettings
 ) -> list[Problem]:
     problems = []
-    nodemanagers = [(i, r) for i, r in _indexed(cluster, NODEMANAGER) if member_count(app, r)]
+    nodemanagers = [(i, r) for i, r in _indexed(cluster, NODEMANAGER) if requested_members(app, r)]
     managers = _indexed(cluster, RESOURCEMANAGER)
-    managed = sum(member_count(app, role) for _, role in managers)
+    managed = sum(requested_members(app, role) for _, role in managers)
     if nodemanagers and managed != 1:
         path = f"spec.roles[{managers[0][0]}].members" if managers else "spec.roles"
         message = f"YARN needs exactly one ResourceManager for its NodeManagers, not {managed}"
         problems.append(Problem(path, message))
     for index, role in nodemanagers:
         daemons = daemons_of(role.id)
-        offer = size_member(daemons, memory_mb(role), cpu_cores(role), settings.min_allocation_mb)
+        offer = size_member(daemons, memory_mib(role), whole_cpus(role), settings.min_allocation_mb)
         if offer.yarn_memory_mb < settings.min_allocation_mb:
             least = least_nodemanager_memory_mb(daemons, settings.min_allocation_mb)
             problems.append(
                 Problem(
                     f"spec.roles[{index}].resources.limits.memory",
-                    f"a {role.id} member with {format_mb(memory_mb(role))} leaves YARN "
+                    f"a {role.id} member with {format_mib(memory_mib(role))} leaves YARN "
                     f"{offer.yarn_memory_mb} MiB after its daemons' heaps, less than "
                     f"yarn.scheduler.minimum-allocation-mb={settings.min_allocation_mb}: "
-                    f"give it at least {format_mb(least)}",
+                    f"give it at least {format_mib(least)}",
                 )
             )
     return problems
@@ -184,11 +194,6 @@ def _yarn_problems(
 # ---------------------------------------------------------------------------
 # Resize: decommission before a shrink, recommission after a grow
 # ---------------------------------------------------------------------------
-
-
-def helper_command(*arguments: str) -> tuple[str, ...]:
-    """Run the kd-hadoop helper in a member, under its guest root (``KD_GUEST_ROOT``)."""
-    return ("sh", "-c", f'exec "${{KD_GUEST_ROOT:-}}{HELPER}" "$@"', "kd-hadoop", *arguments)
 
 
 def resize_decision(
@@ -200,51 +205,34 @@ def resize_decision(
     daemons = daemons_of(resize.role)
     if not is_hadoop_layout(app) or not ({DATANODE, NODEMANAGER} & set(daemons)):
         return None
-    settings = HadoopSettings.of(app, cluster)
-    anchor = next(iter(resize.leaving or resize.joining), None)
-    membership = Membership.of(app, cluster, anchor)
     if resize.phase is ResizePhase.BEFORE_SHRINK:
-        return _before_shrink(cluster, resize, settings, membership, anchor)
-    return _after_grow(cluster, resize, membership)
+        return _before_shrink(cluster, resize, HadoopSettings.of(app, cluster))
+    return _after_grow(cluster, resize)
 
 
 def _before_shrink(
-    cluster: KubeDirectorCluster,
-    resize: RoleResize,
-    settings: HadoopSettings,
-    membership: Membership,
-    anchor: Member | None,
+    cluster: KubeDirectorCluster, resize: RoleResize, settings: HadoopSettings
 ) -> ResizeDecision:
     daemons = daemons_of(resize.role)
     if DATANODE in daemons:
-        others = sum(
-            len(members)
-            for role_id, members in membership.roles.items()
-            if role_id != resize.role and DATANODE in daemons_of(role_id)
-        )
-        remaining = others + resize.desired_members
+        # resize.members is the cluster once the resize is done.
+        remaining = len(running(resize.members, DATANODE))
         if remaining < settings.replication:
             return ResizeDecision.refuse(
                 f"shrinking role {resize.role} to {resize.desired_members} would leave "
                 f"{remaining} DataNode(s) for {settings.replication} replicas of each block "
                 f"({REPLICATION}={settings.replication}); HDFS would lose redundancy"
             )
-    leaving = resize.leaving or role_members(
-        cluster, resize.role, range(resize.desired_members, resize.current_members), anchor
-    )
-    actions = _commission_actions(cluster, "decommission", daemons, leaving, membership)
+    actions = _commission_actions(cluster, "decommission", daemons, resize.leaving, resize.members)
     if not actions:
         return ResizeDecision.proceed()
-    names = ", ".join(member.name for member in leaving)
+    names = ", ".join(member.name for member in resize.leaving)
     return ResizeDecision.wait(*actions, reason=f"decommissioning {names} before removing them")
 
 
-def _after_grow(
-    cluster: KubeDirectorCluster, resize: RoleResize, membership: Membership
-) -> ResizeDecision:
-    actions = _commission_actions(
-        cluster, "recommission", daemons_of(resize.role), resize.joining, membership
-    )
+def _after_grow(cluster: KubeDirectorCluster, resize: RoleResize) -> ResizeDecision:
+    daemons = daemons_of(resize.role)
+    actions = _commission_actions(cluster, "recommission", daemons, resize.joining, resize.members)
     if not actions:
         return ResizeDecision.proceed()
     names = ", ".join(member.name for member in resize.joining)
@@ -254,10 +242,15 @@ def _after_grow(
 def action_key(purpose: str, generation: int, members: Sequence[Member]) -> str:
     """A key for an action on ``members``: readable, and a file name in the guest.
 
-    The generation makes a later resize of the same members a new action
-    (a member that left and came back must be recommissioned again).
+    The generation and the members' node ids (new for every member the core
+    creates) make a later resize of the same members a new action: a member
+    that left and came back, even within one generation (autoscaling), is
+    recommissioned and decommissioned again.
     """
-    names = ".".join(member.name for member in members)
+    names = ".".join(
+        member.name if member.node_id is None else f"{member.name}-n{member.node_id}"
+        for member in members
+    )
     if len(names) > _KEY_NAMES_LIMIT:
         names = hashlib.sha256(names.encode()).hexdigest()[:16]
     return f"kd-hadoop.{purpose}.g{generation}.{names}"
@@ -268,7 +261,7 @@ def _commission_actions(
     verb: str,
     daemons: Sequence[str],
     members: Sequence[Member],
-    membership: Membership,
+    everyone: Sequence[Member],
 ) -> list[ExecAction]:
     """One helper call per service: in the NameNode for HDFS, the ResourceManager for YARN."""
     if not members:
@@ -279,7 +272,7 @@ def _commission_actions(
     services += [("yarn", RESOURCEMANAGER)] if NODEMANAGER in daemons else []
     actions = []
     for service, master_daemon in services:
-        master = membership.first(master_daemon)
+        master = first(everyone, master_daemon)
         if master is None:
             continue
         waits = verb == "decommission"
@@ -287,9 +280,9 @@ def _commission_actions(
             ExecAction(
                 key=action_key(f"{verb}-{service}", generation, members),
                 member=master.name,
-                command=helper_command(verb, service, *hosts),
+                command=guest_command(HELPER, verb, service, *hosts),
                 done_when=DoneWhen.CHECK_SUCCEEDS if waits else DoneWhen.EXITS_ZERO,
-                check=helper_command("is-decommissioned", service, *hosts) if waits else (),
+                check=guest_command(HELPER, "is-decommissioned", service, *hosts) if waits else (),
                 timeout_seconds=DECOMMISSION_TIMEOUT_SECONDS if waits else 300.0,
                 poll_seconds=DECOMMISSION_POLL_SECONDS,
                 description=f"{verb} {service} on {', '.join(hosts)}",
@@ -322,36 +315,26 @@ def node_down_decision(app: KubeDirectorApp, event: NodeDown) -> NodeDownDecisio
                 "node rather than losing it",
                 WORKER_GRACE_SECONDS,
             )
-        return _replace_after(
+        return replace_after_grace(
             event,
             MASTER_GRACE_SECONDS,
             f"NameNode {member} is replaced on another node, keeping its volume (metadata)",
         )
     if RESOURCEMANAGER in daemons:
-        return _replace_after(
+        return replace_after_grace(
             event, MASTER_GRACE_SECONDS, f"ResourceManager {member} is replaced on another node"
         )
     if DATANODE in daemons:
-        return _replace_after(
+        return replace_after_grace(
             event,
             WORKER_GRACE_SECONDS,
             f"DataNode {member} is replaced on another node; HDFS re-replicates its blocks",
         )
     if NODEMANAGER in daemons:
-        return _replace_after(
+        return replace_after_grace(
             event, WORKER_GRACE_SECONDS, f"NodeManager {member} is replaced on another node"
         )
     return None
-
-
-def _replace_after(event: NodeDown, grace: float, reason: str) -> NodeDownDecision:
-    if event.problem is NodeProblem.GONE or event.down_for_seconds >= grace:
-        return NodeDownDecision.replace_member(f"{reason} (node {event.node_name} {event.problem})")
-    return NodeDownDecision.wait(
-        f"node {event.node_name} of {event.member.name} is {event.problem}; "
-        f"replacing it after {grace:.0f} s",
-        max(1.0, grace - event.down_for_seconds),
-    )
 
 
 # ---------------------------------------------------------------------------
@@ -359,16 +342,61 @@ def _replace_after(event: NodeDown, grace: float, reason: str) -> NodeDownDecisi
 # ---------------------------------------------------------------------------
 
 
+def metrics_endpoint(
+    app: KubeDirectorApp, cluster: KubeDirectorCluster, role: str, members: Sequence[Member]
+) -> MetricsEndpoint | None:
+    """For NodeManager roles, the ResourceManager's cluster metrics (REST API on port 8088).
+
+    Abstains for other roles, and until the ResourceManager and a member of
+    the role are listed in the cluster's status (the member gives the DNS domain).
+    """
+    if not is_hadoop_layout(app) or NODEMANAGER not in daemons_of(role):
+        return None
+    managers = [spec.id for spec in cluster.spec.roles if RESOURCEMANAGER in daemons_of(spec.id)]
+    host = listed_hostname(cluster, managers, members)
+    if host is None:
+        return None
+    return MetricsEndpoint(url=f"http://{host}:{RESOURCEMANAGER_HTTP_PORT}{CLUSTER_METRICS_PATH}")
+
+
+def read_cluster_metrics(app: KubeDirectorApp, reading: MetricsReading) -> dict[str, float] | None:
+    """The autoscale metrics in the ResourceManager answer the core fetched for a NodeManager role.
+
+    Raises ValueError naming the URL when the body is not the JSON of
+    ``/ws/v1/cluster/metrics`` (not JSON, or without ``containersPending``).
+    """
+    if not is_hadoop_layout(app) or NODEMANAGER not in daemons_of(reading.role):
+        return None
+    fix = f"point autoscale.metricSource.url at the ResourceManager's {CLUSTER_METRICS_PATH}"
+    document = json_body(reading, "the ResourceManager metrics", fix)
+    metrics = metrics_from_resourcemanager(document) if isinstance(document, Mapping) else {}
+    if PENDING_CONTAINERS not in metrics:
+        raise ValueError(
+            f"the answer from {reading.url} is not YARN's cluster metrics: it has no numeric "
+            f"clusterMetrics.containersPending; {fix}"
+        )
+    return metrics
+
+
 def metrics_from_resourcemanager(document: Mapping[str, object]) -> dict[str, float]:
-    """The autoscale metrics in a ResourceManager's ``/ws/v1/cluster/metrics`` answer."""
+    """The autoscale metrics in a ResourceManager's ``/ws/v1/cluster/metrics`` answer.
+
+    ``yarn_containers_pending``, ``yarn_containers_allocated`` and
+    ``yarn_apps_pending`` from ``clusterMetrics``' ``containersPending``,
+    ``containersAllocated`` and ``appsPending``.
+    """
     body = document.get("clusterMetrics", document)
     if not isinstance(body, Mapping):
         return {}
-    names = {"containersPending": PENDING_CONTAINERS, "containersAllocated": ALLOCATED_CONTAINERS}
+    names = {
+        "containersPending": PENDING_CONTAINERS,
+        "containersAllocated": ALLOCATED_CONTAINERS,
+        "appsPending": PENDING_APPS,
+    }
     return {
         ours: float(body[theirs])
         for theirs, ours in names.items()
-        if isinstance(body.get(theirs), int | float)
+        if isinstance(body.get(theirs), int | float) and not isinstance(body.get(theirs), bool)
     }
 
 
@@ -377,8 +405,9 @@ def autoscale_nodemanagers(
 ) -> int | None:
     """NodeManagers enough for the allocated and pending containers, at the target use.
 
-    Grows by at least one member while containers are pending; shrinks by one
-    member at a time (each shrink decommissions). Abstains without YARN metrics.
+    Grows by at least one member while containers or applications are
+    pending; shrinks by one member at a time (each shrink decommissions).
+    Abstains without YARN metrics.
     """
     role = cluster.role(request.role)
     if not is_hadoop_layout(app) or role is None or NODEMANAGER not in daemons_of(role.id):
@@ -389,14 +418,9 @@ def autoscale_nodemanagers(
         return None
     settings = HadoopSettings.of(app, cluster)
     offer = size_member(
-        daemons_of(role.id), memory_mb(role), cpu_cores(role), settings.min_allocation_mb
+        daemons_of(role.id), memory_mib(role), whole_cpus(role), settings.min_allocation_mb
     )
     per_member = max(1, offer.yarn_memory_mb // settings.min_allocation_mb)
-    wanted = (pending or 0.0) + (allocated or 0.0)
-    desired = math.ceil(wanted / (per_member * request.target_utilization))
-    current = request.current_members
-    if pending:
-        desired = max(desired, current + 1)
-    elif desired < current:
-        desired = current - 1
-    return request.clamp(desired)
+    demand = (pending or 0.0) + (allocated or 0.0)
+    backlog = bool(pending) or bool(request.metrics.get(PENDING_APPS))
+    return scale_to_demand(request, demand, per_member, backlog=backlog)

@@ -15,7 +15,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from kubedirector_core import KubeDirectorApp, KubeDirectorCluster, Problem
+from kubedirector_core import (
+    KubeDirectorApp,
+    KubeDirectorCluster,
+    SettingError,
+    find_setting,
+    whole_number_setting,
+)
 
 #: Prefix of the cluster annotations this plugin reads.
 ANNOTATION_PREFIX = "kd-hadoop/"
@@ -32,19 +38,6 @@ _INTEGERS: Mapping[str, tuple[int, int]] = {
     MIN_ALLOCATION_VCORES: (1, 1),
 }
 DEFAULT_CONF_DIR = "/opt/hadoop/etc/hadoop"
-
-
-class SettingError(ValueError):
-    """A setting has a value the plugin cannot use; carries where it was read."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
-        self.message = message
-
-    def as_problem(self) -> Problem:
-        """The error as a validation problem at the setting's field path."""
-        return Problem(self.path, self.message)
 
 
 @dataclass(frozen=True)
@@ -81,24 +74,10 @@ def _lookup(
     app: KubeDirectorApp, cluster: KubeDirectorCluster | None, name: str
 ) -> tuple[str, str] | None:
     """(field path, raw value) of the first source that sets ``name``, or None."""
-    annotations = (cluster.metadata.annotations or {}) if cluster else {}
-    if ANNOTATION_PREFIX + name in annotations:
-        return annotation_path(name), annotations[ANNOTATION_PREFIX + name]
-    config_meta = app.spec.config.config_meta or {}
-    if name in config_meta:
-        return f"spec.config.configMeta.{name}", config_meta[name]
-    return None
+    return find_setting(app, cluster, ANNOTATION_PREFIX, name)
 
 
 def _integer(name: str, found: tuple[str, str] | None) -> int:
     default, least = _INTEGERS[name]
-    if found is None:
-        return default
-    path, text = found
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise SettingError(path, f"{name} must be a whole number, not {text!r}") from None
-    if value < least:
-        raise SettingError(path, f"{name} must be at least {least}, not {value}")
-    return value
+    value = whole_number_setting(found, name, least)
+    return default if value is None else value

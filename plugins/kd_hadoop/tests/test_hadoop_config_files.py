@@ -15,7 +15,7 @@ CONF = "/opt/hadoop/etc/hadoop"
 
 def _files(cluster: kd.KubeDirectorCluster, member: kd.Member) -> dict[str, kd.MemberFile]:
     role = build.role_of(cluster, member.role)
-    found = plugin.kd_member_files(build.app(), cluster, role, member)
+    found = plugin.kd_member_files(build.app(), cluster, role, member, build.members(cluster))
     assert found is not None
     return {f.path: f for f in found}
 
@@ -126,22 +126,18 @@ def test_files_are_regenerated_when_members_change() -> None:
     assert before[f"{CONF}/core-site.xml"] == after[f"{CONF}/core-site.xml"]
 
 
-def test_pod_names_recorded_in_the_status_win_over_derived_ones() -> None:
-    document = build.cluster_wire()
-    document["status"] = {
-        "roles": [
-            {
-                "id": "namenode",
-                "statefulSet": "hadoop-example-namenode-x7k2q",
-                "members": [{"pod": "hadoop-example-namenode-x7k2q-0", "state": "ready"}],
-            }
-        ]
-    }
-    cluster = kd.KubeDirectorCluster.from_wire(document)
+def test_files_name_the_namenode_as_the_core_names_it() -> None:
+    cluster = build.cluster()
+    pod = "hadoop-example-namenode-x7k2q-0"
+    namenode = kd.Member(name=pod, role="namenode", ordinal=0, hostname=f"{pod}.elsewhere.svc")
+    members = (namenode, *(m for m in build.members(cluster) if m.role != "namenode"))
+    datanode = build.member("datanode")
+    role = build.role_of(cluster, "datanode")
 
-    core = _site(cluster, build.member("datanode"), "core")
+    files = plugin.kd_member_files(build.app(), cluster, role, datanode, members) or []
 
-    assert core["fs.defaultFS"] == f"hdfs://hadoop-example-namenode-x7k2q-0.{build.DOMAIN}:8020"
+    [core] = [f for f in files if f.path.endswith("/core-site.xml")]
+    assert f"<value>hdfs://{namenode.hostname}:8020</value>" in core.content
 
 
 def test_the_same_cluster_renders_the_same_files() -> None:
@@ -166,6 +162,7 @@ def test_apps_without_a_namenode_role_get_nothing() -> None:
     cluster = build.cluster()
 
     role = build.role_of(cluster, "datanode")
-    assert plugin.kd_member_files(app, cluster, role, build.member("datanode")) is None
+    member = build.member("datanode")
+    assert plugin.kd_member_files(app, cluster, role, member, (member,)) is None
     assert plugin.kd_configmeta(app, cluster) is None
-    assert plugin.kd_validate_cluster(cluster, app) == []
+    assert plugin.kd_validate_cluster(cluster=cluster, app=app) == []

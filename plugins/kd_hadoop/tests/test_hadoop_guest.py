@@ -3,10 +3,10 @@
 Each member gets its own directory as guest root (``KD_GUEST_ROOT``), as the test
 control plane gives each pod; the plugin's files are written there as the core
 writes them, and fake ``hdfs``/``yarn`` tools on the guest's PATH record their calls
-and simulate HDFS: an excluded DataNode reports "Decommission in progress" on its
-first report and "Decommissioned" after. ``drive_resize`` stands in for the core's
-resize loop (ask the hook, run each action once, poll its check, ask again) so that
-the order of events can be asserted without a server.
+and simulate HDFS (see ``fake_hadoop``): an excluded DataNode reports "Decommission
+in progress" on its first two reports and "Decommissioned" after. ``drive_resize``
+stands in for the core's resize loop (ask the hook, run each action once, poll its
+check, ask again) so that the order of events can be asserted without a server.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import fake_hadoop
 import hadoop_builders as build
 import pytest
 from kd_hadoop import plugin
@@ -23,36 +24,6 @@ from kd_hadoop.package import setup_file
 
 import kubedirector_core as kd
 from kubedirector_core.testing.plugin_fixtures import isolated_hooks
-
-FAKE_HDFS = r"""#!/bin/sh
-# A fake hdfs: records its calls; DataNodes in the exclude file decommission in two reports.
-ROOT="${KD_GUEST_ROOT:?}"
-echo "hdfs $*" >>"$ROOT/calls.log"
-case "$*" in
-    "namenode -format -nonInteractive")
-        current="$ROOT/data/hdfs/namenode/current"
-        mkdir -p "$current" && : >"$current/VERSION" ;;
-    "dfsadmin -report")
-        while read -r host; do
-            state=Normal
-            if grep -qxF "$host" "$HADOOP_CONF_DIR/dfs.exclude" 2>/dev/null; then
-                polls=$(( $(cat "$ROOT/polls.$host" 2>/dev/null || echo 0) + 1 ))
-                echo "$polls" >"$ROOT/polls.$host"
-                state="Decommission in progress"
-                [ "$polls" -ge 2 ] && state=Decommissioned
-            fi
-            printf 'Name: 10.0.0.9:9866 (%s)\nHostname: %s\nDecommission Status : %s\n\n' \
-                "$host" "$host" "$state"
-        done <"$HADOOP_CONF_DIR/workers" ;;
-esac
-exit 0
-"""
-
-FAKE_YARN = r"""#!/bin/sh
-ROOT="${KD_GUEST_ROOT:?}"
-echo "yarn $*" >>"$ROOT/calls.log"
-exit 0
-"""
 
 
 @dataclass
@@ -73,16 +44,15 @@ class Guests:
         """Write the member's files under its root, then the fake Hadoop tools."""
         guest = self.directory(member.name)
         role = build.role_of(self.cluster, member.role)
-        for member_file in plugin.kd_member_files(self.app, self.cluster, role, member) or []:
+        members = build.members(self.cluster)
+        for member_file in (
+            plugin.kd_member_files(self.app, self.cluster, role, member, members) or []
+        ):
             target = guest / member_file.path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(member_file.content)
             target.chmod(member_file.mode)
-        for tool, text in (("hdfs", FAKE_HDFS), ("yarn", FAKE_YARN)):
-            path = guest / "opt/hadoop/bin" / tool
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text)
-            path.chmod(0o755)
+        fake_hadoop.install(guest)
         startscript = guest / "opt/guestconfig/startscript"
         startscript.parent.mkdir(parents=True, exist_ok=True)
         startscript.write_text(setup_file("startscript"))
@@ -98,8 +68,7 @@ class Guests:
         )
 
     def calls(self, member: str) -> list[str]:
-        log = self.directory(member) / "calls.log"
-        return log.read_text().splitlines() if log.exists() else []
+        return fake_hadoop.calls(self.directory(member))
 
 
 def drive_resize(guests: Guests, hooks: kd.Hooks, resize: kd.RoleResize) -> kd.ResizeDecision:
@@ -154,14 +123,8 @@ def test_shrinking_datanodes_4_to_2_decommissions_first_in_order(
     tmp_path: Path, hooks: kd.Hooks
 ) -> None:
     guests = _guests(tmp_path, build.cluster(replication=2, datanode=2), datanodes=4)
-    leaving = (build.member("datanode", 3), build.member("datanode", 2))
-    resize = kd.RoleResize(
-        role="datanode",
-        phase=kd.ResizePhase.BEFORE_SHRINK,
-        current_members=4,
-        desired_members=2,
-        leaving=leaving,
-    )
+    resize = build.resize(guests.cluster, "datanode", 4)
+    leaving = resize.leaving
 
     decision = drive_resize(guests, hooks, resize)
 
@@ -169,6 +132,7 @@ def test_shrinking_datanodes_4_to_2_decommissions_first_in_order(
     assert decision.verdict is kd.ResizeVerdict.PROCEED
     assert guests.events == [
         f"run decommission in {namenode}: 0",
+        f"check in {namenode}: 1",  # Decommission in progress
         f"check in {namenode}: 1",  # Decommission in progress
         f"check in {namenode}: 0",  # Decommissioned
         "proceed",
@@ -179,6 +143,7 @@ def test_shrinking_datanodes_4_to_2_decommissions_first_in_order(
         "hdfs dfsadmin -refreshNodes",
         "hdfs dfsadmin -report",
         "hdfs dfsadmin -report",
+        "hdfs dfsadmin -report",
     ]
 
 
@@ -187,13 +152,7 @@ def test_shrinking_datanodes_2_to_1_with_replication_2_is_refused(
 ) -> None:
     cluster = build.cluster(replication=2, datanode=1)
     guests = _guests(tmp_path, cluster, datanodes=2)
-    resize = kd.RoleResize(
-        role="datanode",
-        phase=kd.ResizePhase.BEFORE_SHRINK,
-        current_members=2,
-        desired_members=1,
-        leaving=(build.member("datanode", 1),),
-    )
+    resize = build.resize(cluster, "datanode", 2)
 
     decision = drive_resize(guests, hooks, resize)
 
@@ -209,13 +168,7 @@ def test_a_datanode_that_comes_back_is_recommissioned(tmp_path: Path, hooks: kd.
     namenode = "hadoop-example-namenode-0"
     exclude = guests.directory(namenode) / "opt/hadoop/etc/hadoop/dfs.exclude"
     exclude.write_text(f"{build.fqdn('datanode', 3)}\n{build.fqdn('datanode', 2)}\n")
-    resize = kd.RoleResize(
-        role="datanode",
-        phase=kd.ResizePhase.AFTER_GROW,
-        current_members=2,
-        desired_members=3,
-        joining=(build.member("datanode", 2),),
-    )
+    resize = build.resize(guests.cluster, "datanode", 2)
 
     assert drive_resize(guests, hooks, resize).verdict is kd.ResizeVerdict.PROCEED
 

@@ -1,8 +1,7 @@
-"""kd-hadoop is found through its entry point once installed, and disabled by name."""
+"""kd-hadoop passes the conformance suite and, installed, is found, disabled by name, used."""
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 
 import hadoop_builders as build
@@ -14,19 +13,10 @@ from kubedirector_core.testing.conformance import (
     MalformedCluster,
     PluginConformance,
 )
-
-try:
-    DIST_VERSION: str | None = importlib.metadata.version("kd-hadoop")
-except importlib.metadata.PackageNotFoundError:
-    DIST_VERSION = None
-
-pytestmark = pytest.mark.skipif(
-    DIST_VERSION is None, reason="kd-hadoop is not installed: pip install -e plugins/kd_hadoop"
-)
+from kubedirector_core.testing.installed import InstalledPluginChecks
 
 # The KubeDirector compatibility corpus, beside the project (see shared/compat).
 COMPAT = Path(__file__).resolve().parents[3].parent / "shared" / "compat" / "kubedirector"
-needs_compat = pytest.mark.skipif(not COMPAT.is_dir(), reason=f"no compat corpus at {COMPAT}")
 
 
 def _case() -> ConformanceCase:
@@ -52,30 +42,14 @@ def _own_case() -> ConformanceCase:
     )
 
 
-def test_discovered_through_its_entry_point() -> None:
-    from kd_hadoop import plugin
-
-    listing = {info.name: info for info in kd.load_hooks(kd.PluginSettings()).plugins()}
-
-    assert listing["hadoop"].version == DIST_VERSION
-    assert listing["hadoop"].claims == tuple(plugin.CLAIMS)
-
-
-@needs_compat
-def test_claims_its_app_until_disabled_by_name() -> None:
-    app = _case().app
-    enabled = kd.load_hooks(kd.PluginSettings())
-    disabled = kd.load_hooks(kd.PluginSettings.from_env({"KD_DISABLED_PLUGINS": "hadoop"}))
-
-    assert "hadoop" in enabled.claimed_by(app)
-    assert "hadoop" not in disabled.claimed_by(app)
-    assert "hadoop" not in [info.name for info in disabled.plugins()]
-
-
-class TestHadoopConformance(PluginConformance):
-    """The plugin's own app, plus KubeDirector's Cloudera app (which it claims but leaves be)."""
+class TestHadoopPlugin(PluginConformance, InstalledPluginChecks):
+    """The plugin's own app, plus KubeDirector's Cloudera app (which it claims but leaves be);
+    installed, found through its entry point, disabled by name, its catalog used.
+    """
 
     plugin_name = "hadoop"
+    distribution = "kd-hadoop"
+    catalog_app = "hadoop3"
 
     @pytest.fixture
     def kd_plugin(self) -> object:
@@ -87,34 +61,6 @@ class TestHadoopConformance(PluginConformance):
     def kd_cases(self) -> list[ConformanceCase]:
         return [_own_case(), *([_case()] if COMPAT.is_dir() else [])]
 
-
-def test_ships_its_catalog_through_the_catalog_entry_point() -> None:
-    from kubedirector_core.catalog import load_catalog
-
-    catalog = load_catalog([], include_installed=True)
-
-    entry = catalog.get("hadoop3")
-    assert "kd_hadoop" in entry.source
-    assert entry.app.spec.distro_id == "kubedirector.io/hadoop3"
-    assert [str(p) for p in catalog.problems if "kd_hadoop" in p.source] == []
-
-
-def test_the_example_cluster_renders_offline_with_the_plugin() -> None:
-    """The core's planner renders the example cluster with the plugin's hooks in the loop."""
-    offline = pytest.importorskip("kubedirector_core.plan.offline")
-    from kd_hadoop import plugin
-
-    from kubedirector_core.testing.plugin_fixtures import isolated_hooks
-
-    hooks = isolated_hooks(("hadoop", plugin))
-    app, cluster = build.app(), build.cluster()
-    assert [p for p in hooks.validate_cluster(cluster, app, None) if p.is_error] == []
-
-    objects = offline.render_objects(app, cluster, hooks)
-
-    statefulsets = {
-        o["metadata"]["labels"]["kubedirector.hpe.com/role"]: o
-        for o in objects
-        if o["kind"] == "StatefulSet"
-    }
-    assert set(statefulsets) == {role.id for role in cluster.spec.roles if role.members}
+    @pytest.fixture
+    def kd_example(self) -> tuple[kd.KubeDirectorApp, kd.KubeDirectorCluster]:
+        return build.app(), build.cluster()

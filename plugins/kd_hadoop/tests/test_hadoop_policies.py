@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import hadoop_builders as build
 import pytest
 from kd_hadoop import plugin
@@ -88,20 +90,10 @@ def test_an_app_with_a_scaling_namenode_is_rejected(hooks: kd.Hooks) -> None:
 # -- resize --------------------------------------------------------------------------------
 
 
-def _shrink(current: int, desired: int) -> kd.RoleResize:
-    return kd.RoleResize(
-        role="datanode",
-        phase=kd.ResizePhase.BEFORE_SHRINK,
-        current_members=current,
-        desired_members=desired,
-        leaving=tuple(build.member("datanode", i) for i in reversed(range(desired, current))),
-    )
-
-
 def test_shrinking_datanodes_decommissions_them_in_the_namenode_first(hooks: kd.Hooks) -> None:
     cluster = build.cluster(replication=2, datanode=2)
 
-    decision = hooks.on_resize(build.app(), cluster, _shrink(4, 2))
+    decision = hooks.on_resize(build.app(), cluster, build.resize(cluster, "datanode", 4))
 
     assert decision.verdict is kd.ResizeVerdict.WAIT
     [action] = decision.actions
@@ -115,11 +107,13 @@ def test_shrinking_datanodes_decommissions_them_in_the_namenode_first(hooks: kd.
 
 
 def test_action_keys_are_file_names_and_change_with_the_generation(hooks: kd.Hooks) -> None:
-    first = hooks.on_resize(build.app(), build.cluster(datanode=2), _shrink(4, 2)).actions[0]
+    cluster = build.cluster(datanode=2)
+    first = hooks.on_resize(build.app(), cluster, build.resize(cluster, "datanode", 4)).actions[0]
     document = build.cluster_wire(datanode=2)
     document["metadata"]["generation"] = 7
     later_cluster = kd.KubeDirectorCluster.from_wire(document)
-    later = hooks.on_resize(build.app(), later_cluster, _shrink(4, 2)).actions[0]
+    resize = build.resize(later_cluster, "datanode", 4)
+    later = hooks.on_resize(build.app(), later_cluster, resize).actions[0]
 
     for key in (first.key, later.key):
         assert all(c.isalnum() or c in "._-" for c in key), key
@@ -127,10 +121,33 @@ def test_action_keys_are_file_names_and_change_with_the_generation(hooks: kd.Hoo
     assert ".g7." in later.key
 
 
+def test_a_member_that_came_back_is_decommissioned_again_in_the_same_generation(
+    hooks: kd.Hooks,
+) -> None:
+    """Autoscaling resizes without a new generation; the core gives a new member a new node id."""
+    cluster = build.cluster(nodemanager=1)
+    resize = build.resize(cluster, "nodemanager", 2)
+    [leaving] = resize.leaving
+    again = kd.RoleResize(
+        role=resize.role,
+        phase=resize.phase,
+        current_members=2,
+        desired_members=1,
+        leaving=(dataclasses.replace(leaving, node_id=(leaving.node_id or 0) + 5),),
+        members=resize.members,
+    )
+
+    first = hooks.on_resize(build.app(), cluster, resize).actions[0]
+    second = hooks.on_resize(build.app(), cluster, again).actions[0]
+
+    assert first.command == second.command
+    assert first.key != second.key
+
+
 def test_shrinking_below_the_replication_is_refused(hooks: kd.Hooks) -> None:
     cluster = build.cluster(replication=2, datanode=1)
 
-    decision = hooks.on_resize(build.app(), cluster, _shrink(2, 1))
+    decision = hooks.on_resize(build.app(), cluster, build.resize(cluster, "datanode", 2))
 
     assert decision.verdict is kd.ResizeVerdict.REFUSE
     assert "dfs.replication=2" in decision.reason
@@ -138,43 +155,23 @@ def test_shrinking_below_the_replication_is_refused(hooks: kd.Hooks) -> None:
 
 
 def test_shrinking_nodemanagers_drains_them_in_the_resourcemanager(hooks: kd.Hooks) -> None:
-    resize = kd.RoleResize(
-        role="nodemanager",
-        phase=kd.ResizePhase.BEFORE_SHRINK,
-        current_members=2,
-        desired_members=1,
-        leaving=(build.member("nodemanager", 1),),
-    )
+    cluster = build.cluster(nodemanager=1)
+    resize = build.resize(cluster, "nodemanager", 2)
 
-    [action] = hooks.on_resize(build.app(), build.cluster(nodemanager=1), resize).actions
+    [action] = hooks.on_resize(build.app(), cluster, resize).actions
 
     assert action.member == "hadoop-example-resourcemanager-0"
     assert action.command[-3:] == ("decommission", "yarn", build.fqdn("nodemanager", 1))
 
 
 def test_joining_datanodes_are_taken_off_the_exclude_list(hooks: kd.Hooks) -> None:
-    resize = kd.RoleResize(
-        role="datanode",
-        phase=kd.ResizePhase.AFTER_GROW,
-        current_members=2,
-        desired_members=3,
-        joining=(build.member("datanode", 2),),
-    )
+    cluster = build.cluster()  # 3 DataNodes
+    resize = build.resize(cluster, "datanode", 2)
 
-    [action] = hooks.on_resize(build.app(), build.cluster(), resize).actions
+    [action] = hooks.on_resize(build.app(), cluster, resize).actions
 
     assert action.command[-3:] == ("recommission", "hdfs", build.fqdn("datanode", 2))
     assert action.done_when is kd.DoneWhen.EXITS_ZERO
-
-
-def test_leaving_members_are_named_when_the_core_does_not_list_them(hooks: kd.Hooks) -> None:
-    resize = kd.RoleResize(
-        role="datanode", phase=kd.ResizePhase.BEFORE_SHRINK, current_members=4, desired_members=3
-    )
-
-    [action] = hooks.on_resize(build.app(), build.cluster(datanode=3), resize).actions
-
-    assert action.command[-1] == "hadoop-example-datanode-3"
 
 
 def test_other_roles_resize_freely(hooks: kd.Hooks) -> None:
@@ -270,4 +267,5 @@ def test_metrics_are_read_from_the_resourcemanagers_answer() -> None:
     assert metrics_from_resourcemanager(answer) == {
         PENDING_CONTAINERS: 7.0,
         ALLOCATED_CONTAINERS: 3.0,
+        "yarn_apps_pending": 1.0,
     }

@@ -8,12 +8,12 @@ for workers that request ``nvidia.com/gpu``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from kd_spark.package import setup_file
 from kd_spark.settings import SparkSettings
-from kd_spark.topology import DAEMONS, Kind, Membership, daemon_heap_mb, kind_of, worker_offer
+from kd_spark.topology import DAEMONS, Kind, daemon_heap_mb, kind_of, master_of, worker_offer
 from kubedirector_core import KubeDirectorApp, KubeDirectorCluster, Member, MemberFile
 
 MASTER_PORT = 7077
@@ -28,17 +28,22 @@ GPU_DISCOVERY = "gpu-discovery.sh"
 
 @dataclass(frozen=True)
 class ClusterView:
-    """What the generated files are made from."""
+    """What the generated files are made from: the app, the cluster, its desired members."""
 
     app: KubeDirectorApp
     cluster: KubeDirectorCluster
     settings: SparkSettings
-    membership: Membership
+    members: Sequence[Member]
+
+    @property
+    def master(self) -> Member:
+        """The master member."""
+        return master_of(self.members)
 
     @property
     def master_url(self) -> str:
         """``spark://<master fqdn>:7077``."""
-        return f"spark://{self.membership.master.hostname}:{MASTER_PORT}"
+        return f"spark://{self.master.hostname}:{MASTER_PORT}"
 
 
 def properties(entries: Mapping[str, str]) -> str:
@@ -82,7 +87,7 @@ def spark_defaults(view: ClusterView, member: Member) -> dict[str, str]:
 
 def spark_env(view: ClusterView, member: Member) -> str:
     """``spark-env.sh`` for ``member``: addresses, worker size, daemon heap."""
-    master = view.membership.master
+    master = view.master
     values = {
         "SPARK_CONF_DIR": view.settings.conf_dir,
         "SPARK_MASTER_HOST": master.hostname,

@@ -11,19 +11,13 @@ from typing import Any
 
 from kd_spark import confgen, policies
 from kd_spark.settings import SparkSettings
-from kd_spark.topology import Membership, is_spark_layout
+from kd_spark.topology import is_spark_layout
 from kubedirector_core import (
-    AutoscaleInput,
     ClusterRole,
     KubeDirectorApp,
     KubeDirectorCluster,
     Member,
     MemberFile,
-    NodeDown,
-    NodeDownDecision,
-    Problem,
-    ResizeDecision,
-    RoleResize,
     hookimpl,
 )
 
@@ -37,16 +31,20 @@ def kd_claims() -> Sequence[str]:
     return CLAIMS
 
 
-@hookimpl
-def kd_validate_app(app: KubeDirectorApp) -> Sequence[Problem]:
-    """One master per app; settings in configMeta that parse."""
-    return policies.app_problems(app)
-
-
-@hookimpl
-def kd_validate_cluster(cluster: KubeDirectorCluster, app: KubeDirectorApp) -> Sequence[Problem]:
-    """One master, at most one history server and notebook, workers >= executor settings."""
-    return policies.cluster_problems(app, cluster)
+#: One master per app; settings in configMeta that parse.
+kd_validate_app = hookimpl(policies.app_problems)
+#: One master, at most one history server and notebook, workers >= executor settings.
+kd_validate_cluster = hookimpl(policies.cluster_problems)
+#: Decommission leaving workers gracefully before a shrink.
+kd_on_resize = hookimpl(policies.resize_decision)
+#: Replace a lost master or worker promptly.
+kd_on_node_down = hookimpl(policies.node_down_decision)
+#: Size worker roles from the master's cores in use and waiting applications.
+kd_autoscale_policy = hookimpl(policies.autoscale_workers)
+#: Worker roles read the master's JSON status (``http://<master>:8080/json/``).
+kd_metrics_endpoint = hookimpl(policies.metrics_endpoint)
+#: Cores used and free, alive workers and waiting apps from the master's status.
+kd_read_metrics = hookimpl(policies.read_master_status)
 
 
 @hookimpl
@@ -65,33 +63,14 @@ def kd_configmeta(app: KubeDirectorApp, cluster: KubeDirectorCluster) -> Mapping
 
 @hookimpl
 def kd_member_files(
-    app: KubeDirectorApp, cluster: KubeDirectorCluster, role: ClusterRole, member: Member
+    app: KubeDirectorApp,
+    cluster: KubeDirectorCluster,
+    role: ClusterRole,
+    member: Member,
+    members: Sequence[Member],
 ) -> Sequence[MemberFile] | None:
     """``spark-defaults.conf``, ``spark-env.sh`` (and GPU discovery) for ``member``."""
     if not is_spark_layout(app):
         return None
-    settings = SparkSettings.of(app, cluster)
-    view = confgen.ClusterView(app, cluster, settings, Membership.of(app, cluster, member))
+    view = confgen.ClusterView(app, cluster, SparkSettings.of(app, cluster), members)
     return confgen.member_files(view, member)
-
-
-@hookimpl
-def kd_on_resize(
-    app: KubeDirectorApp, cluster: KubeDirectorCluster, resize: RoleResize
-) -> ResizeDecision | None:
-    """Decommission leaving workers gracefully before a shrink."""
-    return policies.resize_decision(app, cluster, resize)
-
-
-@hookimpl
-def kd_on_node_down(app: KubeDirectorApp, event: NodeDown) -> NodeDownDecision | None:
-    """Replace a lost master or worker promptly."""
-    return policies.node_down_decision(app, event)
-
-
-@hookimpl
-def kd_autoscale_policy(
-    app: KubeDirectorApp, cluster: KubeDirectorCluster, request: AutoscaleInput
-) -> int | None:
-    """Size worker roles from the master's cores in use and waiting applications."""
-    return policies.autoscale_workers(app, cluster, request)

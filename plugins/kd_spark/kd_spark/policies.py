@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
-from kd_spark.confgen import HELPER
-from kd_spark.settings import (
-    EXECUTOR_CORES,
-    EXECUTOR_GPUS,
-    EXECUTOR_MEMORY,
-    SettingError,
-    SparkSettings,
-)
+from kd_spark.confgen import HELPER, MASTER_WEBUI_PORT
+from kd_spark.settings import EXECUTOR_CORES, EXECUTOR_GPUS, EXECUTOR_MEMORY, SparkSettings
 from kd_spark.topology import (
     GPU,
     Kind,
-    format_mb,
     is_spark_layout,
     kind_of,
     least_worker_memory_mb,
-    member_count,
-    role_members,
     worker_offer,
 )
 from kubedirector_core import (
@@ -31,13 +21,23 @@ from kubedirector_core import (
     ExecAction,
     KubeDirectorApp,
     KubeDirectorCluster,
+    Member,
+    MetricsEndpoint,
+    MetricsReading,
     NodeDown,
     NodeDownDecision,
-    NodeProblem,
     Problem,
     ResizeDecision,
     ResizePhase,
     RoleResize,
+    SettingError,
+    format_mib,
+    guest_command,
+    json_body,
+    listed_hostname,
+    replace_after_grace,
+    requested_members,
+    scale_to_demand,
 )
 
 #: How long a worker may take to hand over its executors and blocks.
@@ -50,6 +50,7 @@ WORKER_GRACE_SECONDS = 60.0
 CORES_USED = "spark_cores_used"
 CORES_FREE = "spark_cores_free"
 WAITING_APPS = "spark_waiting_apps"
+ALIVE_WORKERS = "spark_alive_workers"
 
 #: Roles of these kinds run at most one member.
 _SINGLETONS = (Kind.HISTORY, Kind.NOTEBOOK)
@@ -91,7 +92,7 @@ def cluster_problems(app: KubeDirectorApp, cluster: KubeDirectorCluster) -> list
         return [error.as_problem()]
     problems = _cardinality_problems(app, cluster)
     for index, role in enumerate(cluster.spec.roles):
-        if kind_of(role.id) is Kind.WORKER and member_count(app, role):
+        if kind_of(role.id) is Kind.WORKER and requested_members(app, role):
             problems += _worker_problems(index, role, settings)
     return problems
 
@@ -102,21 +103,21 @@ def _cardinality_problems(app: KubeDirectorApp, cluster: KubeDirectorCluster) ->
         return [Problem("spec.roles", "a Spark cluster needs a master: add role master")]
     problems = []
     for index, role in masters:
-        if member_count(app, role) != 1:
+        if requested_members(app, role) != 1:
             problems.append(
                 Problem(
                     f"spec.roles[{index}].members",
                     f"a Spark cluster has exactly one master: set members of role {role.id} "
-                    f"to 1, not {member_count(app, role)}",
+                    f"to 1, not {requested_members(app, role)}",
                 )
             )
     for index, role in enumerate(cluster.spec.roles):
-        kind = kind_of(role.id)
-        if kind in _SINGLETONS and member_count(app, role) > 1:
+        kind, count = kind_of(role.id), requested_members(app, role)
+        if kind in _SINGLETONS and count > 1:
             problems.append(
                 Problem(
                     f"spec.roles[{index}].members",
-                    f"role {role.id} runs at most one {kind} member, not {member_count(app, role)}",
+                    f"role {role.id} runs at most one {kind} member, not {count}",
                 )
             )
     return problems
@@ -133,7 +134,7 @@ def _worker_problems(index: int, role: ClusterRole, settings: SparkSettings) -> 
                 f"{limits}.memory",
                 f"a {role.id} member offers executors {offer.memory_mb} MiB after its own heap "
                 f"and overhead, less than {EXECUTOR_MEMORY}={settings.executor_memory}: give "
-                f"it at least {format_mb(least)} or lower {EXECUTOR_MEMORY}",
+                f"it at least {format_mib(least)} or lower {EXECUTOR_MEMORY}",
             )
         )
     if offer.cores < settings.executor_cores:
@@ -160,11 +161,6 @@ def _worker_problems(index: int, role: ClusterRole, settings: SparkSettings) -> 
 # ---------------------------------------------------------------------------
 
 
-def helper_command(*arguments: str) -> tuple[str, ...]:
-    """Run the kd-spark helper in a member, under its guest root (``KD_GUEST_ROOT``)."""
-    return ("sh", "-c", f'exec "${{KD_GUEST_ROOT:-}}{HELPER}" "$@"', "kd-spark", *arguments)
-
-
 def resize_decision(
     app: KubeDirectorApp, cluster: KubeDirectorCluster, resize: RoleResize
 ) -> ResizeDecision | None:
@@ -175,17 +171,17 @@ def resize_decision(
         return None
     if resize.phase is not ResizePhase.BEFORE_SHRINK:
         return None
-    leaving = resize.leaving or role_members(
-        cluster, resize.role, range(resize.desired_members, resize.current_members), None
-    )
+    leaving = resize.leaving
     generation = cluster.metadata.generation or 0
     actions = [
         ExecAction(
-            key=f"kd-spark.decommission.g{generation}.{member.name}",
+            # The node id is new for every member the core creates: a worker that
+            # left and came back (autoscaling, same generation) is decommissioned again.
+            key=f"kd-spark.decommission.g{generation}.{member.name}-n{member.node_id}",
             member=member.name,
-            command=helper_command("decommission"),
+            command=guest_command(HELPER, "decommission"),
             done_when=DoneWhen.CHECK_SUCCEEDS,
-            check=helper_command("is-decommissioned"),
+            check=guest_command(HELPER, "is-decommissioned"),
             timeout_seconds=DECOMMISSION_TIMEOUT_SECONDS,
             poll_seconds=DECOMMISSION_POLL_SECONDS,
             description=f"decommission Spark worker {member.name}",
@@ -209,15 +205,11 @@ def node_down_decision(app: KubeDirectorApp, event: NodeDown) -> NodeDownDecisio
     if not is_spark_layout(app) or kind not in (Kind.MASTER, Kind.WORKER):
         return None
     grace = MASTER_GRACE_SECONDS if kind is Kind.MASTER else WORKER_GRACE_SECONDS
-    what = f"Spark {kind} {event.member.name}"
-    if event.problem is NodeProblem.GONE or event.down_for_seconds >= grace:
-        return NodeDownDecision.replace_member(
-            f"{what} is replaced on another node (node {event.node_name} {event.problem}); "
-            "Spark reschedules its tasks"
-        )
-    return NodeDownDecision.wait(
-        f"node {event.node_name} of {what} is {event.problem}; replacing it after {grace:.0f} s",
-        max(1.0, grace - event.down_for_seconds),
+    return replace_after_grace(
+        event,
+        grace,
+        f"Spark {kind} {event.member.name} is replaced on another node; "
+        "Spark reschedules its tasks",
     )
 
 
@@ -226,13 +218,62 @@ def node_down_decision(app: KubeDirectorApp, event: NodeDown) -> NodeDownDecisio
 # ---------------------------------------------------------------------------
 
 
+def metrics_endpoint(
+    app: KubeDirectorApp, cluster: KubeDirectorCluster, role: str, members: Sequence[Member]
+) -> MetricsEndpoint | None:
+    """For worker roles, the master's JSON status: ``http://<master fqdn>:8080/json/``.
+
+    Abstains for other roles, and until the master and a worker are listed
+    in the cluster's status (the worker gives the members' DNS domain).
+    """
+    if not is_spark_layout(app) or kind_of(role) is not Kind.WORKER:
+        return None
+    masters = [spec.id for spec in cluster.spec.roles if kind_of(spec.id) is Kind.MASTER]
+    master = listed_hostname(cluster, masters, members)
+    return MetricsEndpoint(url=f"http://{master}:{MASTER_WEBUI_PORT}/json/") if master else None
+
+
+def read_master_status(app: KubeDirectorApp, reading: MetricsReading) -> dict[str, float] | None:
+    """The autoscale metrics in the master status the core fetched for a worker role.
+
+    Raises ValueError naming the URL when the body is not a Spark master's
+    JSON status (not JSON, or without numeric ``cores`` and ``coresused``).
+    """
+    if not is_spark_layout(app) or kind_of(reading.role) is not Kind.WORKER:
+        return None
+    fix = "point autoscale.metricSource.url at the master's web UI /json/"
+    status = json_body(reading, "the Spark master status", fix)
+    metrics = metrics_from_master_status(status) if isinstance(status, Mapping) else {}
+    if CORES_USED not in metrics:
+        raise ValueError(
+            f"the answer from {reading.url} is not a Spark master status: it has no numeric "
+            f"'cores' and 'coresused'; {fix}"
+        )
+    return metrics
+
+
+def _number(value: object) -> float | None:
+    """A JSON number as a float; None for anything else (booleans included)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
 def metrics_from_master_status(status: Mapping[str, object]) -> dict[str, float]:
-    """The autoscale metrics in a Spark master's ``/json`` status."""
+    """The autoscale metrics in a Spark master's ``/json/`` status.
+
+    ``spark_cores_used`` and ``spark_cores_free`` from ``coresused`` and
+    ``cores``; ``spark_alive_workers`` from ``aliveworkers``;
+    ``spark_waiting_apps``, the ``activeapps`` in state ``WAITING``.
+    """
     metrics: dict[str, float] = {}
-    cores, used = status.get("cores"), status.get("coresused")
-    if isinstance(cores, int | float) and isinstance(used, int | float):
-        metrics[CORES_USED] = float(used)
-        metrics[CORES_FREE] = float(cores - used)
+    cores, used = _number(status.get("cores")), _number(status.get("coresused"))
+    if cores is not None and used is not None:
+        metrics[CORES_USED] = used
+        metrics[CORES_FREE] = cores - used
+    alive = _number(status.get("aliveworkers"))
+    if alive is not None:
+        metrics[ALIVE_WORKERS] = alive
     apps = status.get("activeapps")
     if isinstance(apps, list):
         waiting = [a for a in apps if isinstance(a, Mapping) and a.get("state") == "WAITING"]
@@ -259,11 +300,5 @@ def autoscale_workers(
     settings = SparkSettings.of(app, cluster)
     worker_cores = worker_offer(role).cores
     app_cores = settings.cores_max or worker_cores
-    wanted = (used or 0.0) + (waiting or 0.0) * app_cores
-    desired = math.ceil(wanted / (worker_cores * request.target_utilization))
-    current = request.current_members
-    if waiting:
-        desired = max(desired, current + 1)
-    elif desired < current:
-        desired = current - 1
-    return request.clamp(desired)
+    demand = (used or 0.0) + (waiting or 0.0) * app_cores
+    return scale_to_demand(request, demand, worker_cores, backlog=bool(waiting))

@@ -15,7 +15,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from kubedirector_core import KubeDirectorApp, KubeDirectorCluster, Problem
+from kubedirector_core import (
+    KubeDirectorApp,
+    KubeDirectorCluster,
+    SettingError,
+    find_setting,
+    whole_number_setting,
+)
 
 #: Prefix of the cluster annotations this plugin reads.
 ANNOTATION_PREFIX = "kd-spark/"
@@ -32,19 +38,6 @@ DEFAULT_CONF_DIR = "/opt/spark/conf"
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmgt]?)b?\s*$", re.IGNORECASE)
 _MIB_PER_UNIT = {"k": 1 / 1024, "": 1, "m": 1, "g": 1024, "t": 1024 * 1024}
-
-
-class SettingError(ValueError):
-    """A setting has a value the plugin cannot use; carries where it was read."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}")
-        self.path = path
-        self.message = message
-
-    def as_problem(self) -> Problem:
-        """The error as a validation problem at the setting's field path."""
-        return Problem(self.path, self.message)
 
 
 def spark_size_mb(text: str) -> int:
@@ -98,25 +91,8 @@ def _lookup(
     app: KubeDirectorApp, cluster: KubeDirectorCluster | None, name: str
 ) -> tuple[str, str] | None:
     """(field path, raw value) of the first source that sets ``name``, or None."""
-    annotations = (cluster.metadata.annotations or {}) if cluster else {}
-    if ANNOTATION_PREFIX + name in annotations:
-        return f"metadata.annotations.{ANNOTATION_PREFIX}{name}", annotations[
-            ANNOTATION_PREFIX + name
-        ]
-    config_meta = app.spec.config.config_meta or {}
-    if name in config_meta:
-        return f"spec.config.configMeta.{name}", config_meta[name]
-    return None
+    return find_setting(app, cluster, ANNOTATION_PREFIX, name)
 
 
 def _integer(found: tuple[str, str] | None, name: str) -> int | None:
-    if found is None:
-        return None
-    path, text = found
-    try:
-        value = int(text.strip())
-    except ValueError:
-        raise SettingError(path, f"{name} must be a whole number, not {text!r}") from None
-    if value < 1:
-        raise SettingError(path, f"{name} must be at least 1, not {value}")
-    return value
+    return whole_number_setting(found, name)

@@ -10,6 +10,7 @@ import yaml
 from kd_spark.package import catalog_path
 
 import kubedirector_core as kd
+from kubedirector_core.testing.plugin_fixtures import desired_members, role_resize
 
 DOMAIN = "kdhs-fghjk.ns1.svc.cluster.local"
 
@@ -51,6 +52,16 @@ def cluster(
         if worker_limits and role["id"] == "worker":
             role["resources"]["limits"] = dict(worker_limits)
     return kd.KubeDirectorCluster.from_wire(document)
+
+
+def members(cluster: kd.KubeDirectorCluster) -> tuple[kd.Member, ...]:
+    """The members a hook gets for ``cluster`` (see :func:`member` for their names)."""
+    return desired_members(app(), cluster, DOMAIN)
+
+
+def resize(cluster: kd.KubeDirectorCluster, role: str, current: int) -> kd.RoleResize:
+    """The resize of ``role`` from ``current`` members to what ``cluster`` asks."""
+    return role_resize(app(), cluster, role, current, DOMAIN)
 
 
 def member(role: str, ordinal: int = 0) -> kd.Member:

@@ -17,16 +17,25 @@ import kubedirector_core as kd
 CONF = "/opt/spark/conf"
 
 
-def _files(cluster: kd.KubeDirectorCluster, member: kd.Member) -> dict[str, kd.MemberFile]:
+def _files(
+    cluster: kd.KubeDirectorCluster,
+    member: kd.Member,
+    members: tuple[kd.Member, ...] | None = None,
+) -> dict[str, kd.MemberFile]:
     role = build.role_of(cluster, member.role)
-    found = plugin.kd_member_files(build.app(), cluster, role, member)
+    everyone = build.members(cluster) if members is None else members
+    found = plugin.kd_member_files(build.app(), cluster, role, member, everyone)
     assert found is not None
     return {f.path: f for f in found}
 
 
-def _defaults(cluster: kd.KubeDirectorCluster, member: kd.Member) -> dict[str, str]:
+def _defaults(
+    cluster: kd.KubeDirectorCluster,
+    member: kd.Member,
+    members: tuple[kd.Member, ...] | None = None,
+) -> dict[str, str]:
     """spark-defaults.conf as Spark reads it: ``key whitespace value``, # comments."""
-    text = _files(cluster, member)[f"{CONF}/spark-defaults.conf"].content
+    text = _files(cluster, member, members)[f"{CONF}/spark-defaults.conf"].content
     entries = {}
     for line in text.splitlines():
         if line.strip() and not line.startswith("#"):
@@ -143,13 +152,16 @@ def test_the_same_cluster_renders_the_same_files(role: str) -> None:
     )
 
 
-def test_files_follow_the_masters_pod_name_in_the_status() -> None:
-    document = build.cluster_wire()
-    document["status"] = {
-        "roles": [{"id": "master", "members": [{"pod": "spark-example-master-q2w4e-0"}]}]
-    }
-    cluster = kd.KubeDirectorCluster.from_wire(document)
+def test_files_name_the_master_as_the_core_names_it() -> None:
+    cluster = build.cluster()
+    master = kd.Member(
+        name="spark-example-master-q2w4e-0",
+        role="master",
+        ordinal=0,
+        hostname="spark-example-master-q2w4e-0.elsewhere.svc.cluster.local",
+    )
+    members = (master, *(m for m in build.members(cluster) if m.role != "master"))
 
-    defaults = _defaults(cluster, build.member("worker"))
+    defaults = _defaults(cluster, build.member("worker"), members)
 
-    assert defaults["spark.master"] == f"spark://spark-example-master-q2w4e-0.{build.DOMAIN}:7077"
+    assert defaults["spark.master"] == f"spark://{master.hostname}:7077"

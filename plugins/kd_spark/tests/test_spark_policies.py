@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import fake_spark
 import pytest
 import spark_builders as build
 from kd_spark import plugin
@@ -77,18 +78,9 @@ def test_an_app_whose_master_scales_is_rejected(hooks: kd.Hooks) -> None:
 # -- resize --------------------------------------------------------------------------------
 
 
-def _shrink(current: int, desired: int) -> kd.RoleResize:
-    return kd.RoleResize(
-        role="worker",
-        phase=kd.ResizePhase.BEFORE_SHRINK,
-        current_members=current,
-        desired_members=desired,
-        leaving=tuple(build.member("worker", i) for i in reversed(range(desired, current))),
-    )
-
-
 def test_leaving_workers_decommission_themselves_before_the_shrink(hooks: kd.Hooks) -> None:
-    decision = hooks.on_resize(build.app(), build.cluster(worker=1), _shrink(3, 1))
+    cluster = build.cluster(worker=1)
+    decision = hooks.on_resize(build.app(), cluster, build.resize(cluster, "worker", 3))
 
     assert decision.verdict is kd.ResizeVerdict.WAIT
     assert [a.member for a in decision.actions] == [
@@ -102,44 +94,24 @@ def test_leaving_workers_decommission_themselves_before_the_shrink(hooks: kd.Hoo
 
 
 def test_growing_proceeds(hooks: kd.Hooks) -> None:
-    resize = kd.RoleResize(
-        role="worker",
-        phase=kd.ResizePhase.AFTER_GROW,
-        current_members=2,
-        desired_members=3,
-        joining=(build.member("worker", 2),),
-    )
-    assert hooks.on_resize(build.app(), build.cluster(), resize).verdict is kd.ResizeVerdict.PROCEED
-
-
-FAKE_DAEMON = r"""#!/bin/sh
-# Fake spark-daemon.sh: "status" succeeds while the worker runs.
-echo "spark-daemon.sh $*" >>"$KD_GUEST_ROOT/calls.log"
-[ -f "$KD_GUEST_ROOT/worker.running" ]
-"""
-FAKE_DECOMMISSION = r"""#!/bin/sh
-# Fake decommission-worker.sh: the worker drains, then stops after the next status poll.
-echo "decommission-worker.sh" >>"$KD_GUEST_ROOT/calls.log"
-echo 'rm -f "$KD_GUEST_ROOT/worker.running"' >"$KD_GUEST_ROOT/drain-next"
-"""
+    cluster = build.cluster(worker=3)
+    resize = build.resize(cluster, "worker", 2)
+    assert hooks.on_resize(build.app(), cluster, resize).verdict is kd.ResizeVerdict.PROCEED
 
 
 def test_the_helper_decommissions_and_waits_for_the_worker_to_stop(tmp_path: Path) -> None:
     guest = tmp_path / "spark-example-worker-2"
-    sbin = guest / "opt/spark/sbin"
-    sbin.mkdir(parents=True)
-    for name, text in (
-        ("spark-daemon.sh", FAKE_DAEMON),
-        ("decommission-worker.sh", FAKE_DECOMMISSION),
-    ):
-        (sbin / name).write_text(text)
-        (sbin / name).chmod(0o755)
-    (guest / "worker.running").touch()
+    fake_spark.install(guest, running=("worker",))
     helper = guest / "opt/kd-spark/bin/kd-spark"
     helper.parent.mkdir(parents=True)
     helper.write_text(setup_file("kd-spark"))
     helper.chmod(0o755)
-    [action] = plugin.kd_on_resize(build.app(), build.cluster(worker=2), _shrink(3, 2)).actions  # type: ignore[union-attr]
+    cluster = build.cluster(worker=2)
+    decision = plugin.kd_on_resize(
+        app=build.app(), cluster=cluster, resize=build.resize(cluster, "worker", 3)
+    )
+    assert decision is not None
+    [action] = decision.actions
     env = {"PATH": os.environ["PATH"], "KD_GUEST_ROOT": str(guest)}
 
     def run(command: tuple[str, ...]) -> int:
@@ -149,9 +121,8 @@ def test_the_helper_decommissions_and_waits_for_the_worker_to_stop(tmp_path: Pat
 
     assert run(action.command) == 0
     assert run(action.check) == 1  # still draining
-    subprocess.run(["sh", str(guest / "drain-next")], env=env, check=True)
-    assert run(action.check) == 0
-    assert (guest / "calls.log").read_text().splitlines() == [
+    assert run(action.check) == 0  # stopped
+    assert fake_spark.calls(guest) == [
         "spark-daemon.sh status org.apache.spark.deploy.worker.Worker 1",
         "decommission-worker.sh",
         "spark-daemon.sh status org.apache.spark.deploy.worker.Worker 1",
@@ -217,7 +188,12 @@ def test_workers_autoscale_from_the_master_status(hooks: kd.Hooks) -> None:
 
 def test_metrics_are_read_from_the_master_status() -> None:
     metrics = metrics_from_master_status(master_status(cores=8, used=6, waiting=3))
-    assert metrics == {CORES_USED: 6.0, "spark_cores_free": 2.0, WAITING_APPS: 3.0}
+    assert metrics == {
+        CORES_USED: 6.0,
+        "spark_cores_free": 2.0,
+        WAITING_APPS: 3.0,
+        "spark_alive_workers": 2.0,
+    }
 
 
 def test_without_the_masters_metrics_the_cores_default_decides(hooks: kd.Hooks) -> None:

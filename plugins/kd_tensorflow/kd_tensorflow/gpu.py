@@ -237,7 +237,11 @@ def _add_placement(pod: dict[str, Any], placement: Placement, selector: dict[str
         constraint = {
             "maxSkew": 1,
             "topologyKey": HOSTNAME_LABEL,
-            "whenUnsatisfiable": "DoNotSchedule",
+            # A preference, not a filter: with DoNotSchedule a gang admitted together
+            # could still deadlock once the scheduler has put two members on a node
+            # with room for both while a matching node stays empty (skew 2): the last
+            # member would wait for ever and the others hold their GPUs idle.
+            "whenUnsatisfiable": "ScheduleAnyway",
             "labelSelector": {"matchLabels": selector},
             # Count only nodes the member may use: tainted GPU nodes a CPU role does not
             # tolerate would otherwise hold the minimum at 0 and block every placement.

@@ -174,6 +174,26 @@ def test_nothing_starts_while_the_gpus_fall_short_and_status_says_what_is_missin
     assert _admitted(plan)["status"] == "True"
 
 
+def test_a_pod_larger_than_any_node_is_named_as_such_not_as_waiting_for_room(
+    app: KubeDirectorApp,
+) -> None:
+    document = _cluster().to_wire()
+    for role in document["spec"]["roles"]:
+        if role["id"] == "worker":
+            role["resources"] = {"limits": {"cpu": "1", "memory": "1Gi", "nvidia.com/gpu": "16"}}
+    cluster = KubeDirectorCluster.from_wire(document)
+    nodes = {f"gpu-{i}": _gpu_node(f"gpu-{i}", gpus=8) for i in range(4)}
+    nodes["gpu-big"] = _gpu_node("gpu-big", gpus=32, product="H100")
+
+    plan = _plan(app, cluster, Trainer(), pods=_worker_pods(cluster, 3), nodes=nodes)
+
+    assert plan.ungate == ()
+    assert _admitted(plan)["message"] == (
+        f"role worker needs 16 nvidia.com/gpu per pod on nodes with {PRODUCT}=A100, more than "
+        "any such node has (the most: 8); ask for less per pod"
+    )
+
+
 def test_a_gang_waits_for_all_its_pods_to_exist(app: KubeDirectorApp) -> None:
     cluster = _cluster()
     nodes = {"gpu-a": _gpu_node("gpu-a", gpus=8)}

@@ -5,21 +5,48 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from kubedirector_core import NodeDown, NodeDownDecision, hookimpl
+import pytest
+
+from kubedirector_core import NodeDown, NodeDownAction, NodeDownDecision, NodeProblem, hookimpl
 from kubedirector_core.api import KubeDirectorApp
 from kubedirector_core.plan import ActionKind, ObservedNode, Plan
+from kubedirector_core.plan.model import Taint
+from kubedirector_core.plan.nodedown import OUT_OF_SERVICE_TAINT, may_force
 
 from .conftest import cluster_wire, isolated_hooks
 from .simulate import Sim
 
 
-def _node(name: str, *, ready: bool = True, sim: Sim, down_for: float = 0.0) -> ObservedNode:
+def _node(
+    name: str,
+    *,
+    ready: bool = True,
+    sim: Sim,
+    down_for: float = 0.0,
+    taints: tuple[Taint, ...] = (),
+) -> ObservedNode:
     return ObservedNode(
         name=name,
         ready=ready,
         unreachable=False,
         ready_since=sim.now - timedelta(seconds=down_for),
+        taints=taints,
     )
+
+
+def _unreachable(name: str, *, sim: Sim, down_for: float, **extra: Any) -> ObservedNode:
+    """A node whose heartbeat stopped: Ready Unknown, tainted unreachable."""
+    return ObservedNode(
+        name=name,
+        ready=False,
+        ready_unknown=True,
+        unreachable=True,
+        ready_since=sim.now - timedelta(seconds=down_for),
+        **extra,
+    )
+
+
+OUT_OF_SERVICE = Taint(OUT_OF_SERVICE_TAINT, "nodeshutdown", "NoExecute")
 
 
 def _sim(app: KubeDirectorApp, *plugins: tuple[str, object], grace: int = 60) -> Sim:
@@ -45,6 +72,15 @@ def _events(plan: Plan, reason: str) -> list[str]:
     return [e.message for e in plan.events if e.reason == reason]
 
 
+def _replace(sim: Sim) -> tuple[Plan, Plan]:
+    """A decision to replace: recorded by one reconcile, carried out by the next."""
+    decided = sim.step()
+    assert decided.pod_deletions == ()  # the record is written before anything is deleted
+    assert decided.requeue_after == 0.0
+    assert any(r["phase"] == "replacing" for r in _records(sim))
+    return decided, sim.step()
+
+
 def test_a_member_on_a_not_ready_node_is_replaced_after_the_grace(app: KubeDirectorApp) -> None:
     sim = _sim(app)
     lost = _worker(sim, 1)
@@ -58,14 +94,23 @@ def test_a_member_on_a_not_ready_node_is_replaced_after_the_grace(app: KubeDirec
     assert len(_events(plan, "NodeDown")) == 1
     assert plan.requeue_after is not None
     sim.now += timedelta(seconds=60)
-    plan = sim.step()
+    _, plan = _replace(sim)
     [deletion] = plan.pod_deletions
     assert (deletion.pod, deletion.force) == (lost, False)  # the node may still come back
-    assert _records(sim)[0]["decision"] == "replace-member"
+    [record] = _records(sim)
+    assert record["decision"] == "replace-member"
+    assert "force" not in record
+    assert "delete the Node, or taint it node.kubernetes.io/out-of-service" in record["waitingFor"]
+    [blocked] = _events(plan, "NodeDownBlocked")
+    assert blocked.startswith(f"member {lost}: waiting for node node-2 to be confirmed gone")
     assert sim.pods[lost].deleting  # Terminating on a node that cannot confirm
+    plan = sim.step()
+    assert plan.pod_deletions == ()  # still not forced while the node exists
+    assert _events(plan, "NodeDownBlocked") == []  # said once
     del sim.nodes["node-2"]  # the node is confirmed gone
     plan = sim.step()
     assert [(d.pod, d.force) for d in plan.pod_deletions] == [(lost, True)]
+    assert "waitingFor" not in _records(sim)[0]
     sim.converge()
     assert sim.pods[lost].node_name == "node-1"
     [record] = _records(sim)
@@ -81,7 +126,7 @@ def test_a_member_whose_node_was_deleted_is_force_replaced_at_once(app: KubeDire
     sim = _sim(app)
     lost = _worker(sim, 0)
     sim.move(lost, "node-gone")
-    plan = sim.step()
+    _, plan = _replace(sim)
     assert [(d.pod, d.force) for d in plan.pod_deletions] == [(lost, True)]
     assert _records(sim)[0]["problem"] == "gone"
 
@@ -121,7 +166,7 @@ def test_a_restart_role_decision_deletes_every_pod_of_the_role_once(app: KubeDir
     sim = _sim(app, ("group", GroupRestart()))
     lost = _worker(sim, 0)
     sim.move(lost, "node-gone")
-    plan = sim.step()
+    _, plan = _replace(sim)
     workers = sorted(p for p in sim.pods if "-worker-" in p)
     assert sorted(d.pod for d in plan.pod_deletions) == workers
     assert {d.pod: d.force for d in plan.pod_deletions}[lost] is True
@@ -158,5 +203,179 @@ def test_without_a_transition_time_the_grace_counts_from_detection(app: KubeDire
     sim.now += timedelta(seconds=30)
     assert sim.step().pod_deletions == ()
     sim.now += timedelta(seconds=31)
-    assert [d.pod for d in sim.step().pod_deletions] == [lost]
+    assert [d.pod for d in _replace(sim)[1].pod_deletions] == [lost]
     assert _records(sim)[0]["problem"] == "unreachable"
+
+
+class ForcedReplace:
+    """Replaces a member after the grace and allows forced deletion (a stateless worker)."""
+
+    @hookimpl
+    def kd_claims(self) -> tuple[str, ...]:
+        return ("example/*",)
+
+    @hookimpl
+    def kd_on_node_down(self, event: NodeDown) -> NodeDownDecision | None:
+        if event.down_for_seconds < event.grace_seconds:
+            return None
+        return NodeDownDecision.replace_member("workers are stateless", force=True)
+
+
+def test_a_forcing_policy_replaces_a_member_on_a_present_unreachable_node(
+    app: KubeDirectorApp,
+) -> None:
+    sim = _sim(app, ("stateless", ForcedReplace()))
+    lost = _worker(sim, 1)
+    sim.move(lost, "node-2")
+    sim.nodes["node-2"] = _unreachable("node-2", sim=sim, down_for=10)
+    assert sim.step().pod_deletions == ()  # within the grace the default waits
+    sim.now += timedelta(seconds=60)
+    decided, plan = _replace(sim)
+    assert [(d.pod, d.force) for d in plan.pod_deletions] == [(lost, True)]
+    [record] = _records(sim)
+    assert (record["plugin"], record["force"], record["phase"]) == ("stateless", True, "replacing")
+    assert "waitingFor" not in record
+    assert _events(plan, "NodeDownBlocked") == []
+    [told] = _events(decided, "NodeDown")
+    assert "replace-member, deleting forcibly as the policy allows (decided by stateless" in told
+    sim.converge()
+    assert sim.pods[lost].node_name == "node-1"  # back on a healthy node, node-2 still there
+    assert "node-2" in sim.nodes
+    assert _records(sim)[0]["phase"] == "done"
+    assert [(m, f) for m, _, f in sim.deleted] == [(lost, True)]
+
+
+def test_an_out_of_service_taint_lets_the_default_policy_replace(app: KubeDirectorApp) -> None:
+    sim = _sim(app)
+    lost = _worker(sim, 0)
+    sim.move(lost, "node-2")
+    sim.nodes["node-2"] = _unreachable("node-2", sim=sim, down_for=61)
+    _, plan = _replace(sim)
+    assert [(d.pod, d.force) for d in plan.pod_deletions] == [(lost, False)]
+    assert _records(sim)[0]["waitingFor"]
+    # A person confirms the node is shut down: Kubernetes' non-graceful node shutdown.
+    sim.nodes["node-2"] = _unreachable("node-2", sim=sim, down_for=70, taints=(OUT_OF_SERVICE,))
+    plan = sim.step()
+    assert [(d.pod, d.force) for d in plan.pod_deletions] == [(lost, True)]
+    assert "waitingFor" not in _records(sim)[0]
+    sim.converge()
+    assert sim.pods[lost].node_name == "node-1"
+    assert _records(sim)[0]["phase"] == "done"
+
+
+def test_the_policy_hears_of_the_out_of_service_taint(app: KubeDirectorApp) -> None:
+    heard: list[NodeDown] = []
+
+    class Listener:
+        @hookimpl
+        def kd_claims(self) -> tuple[str, ...]:
+            return ("example/*",)
+
+        @hookimpl
+        def kd_on_node_down(self, event: NodeDown) -> None:
+            heard.append(event)
+
+    sim = _sim(app, ("listener", Listener()))
+    sim.move(_worker(sim, 0), "node-2")
+    sim.nodes["node-2"] = _unreachable("node-2", sim=sim, down_for=1, taints=(OUT_OF_SERVICE,))
+    sim.step()
+    assert [(e.problem, e.out_of_service) for e in heard] == [(NodeProblem.UNREACHABLE, True)]
+
+
+class ForcedRoleRestart:
+    @hookimpl
+    def kd_claims(self) -> tuple[str, ...]:
+        return ("example/*",)
+
+    @hookimpl
+    def kd_on_node_down(self, event: NodeDown) -> NodeDownDecision:
+        return NodeDownDecision.restart_role("restart together", force=True)
+
+
+def test_force_never_reaches_pods_on_healthy_nodes(app: KubeDirectorApp) -> None:
+    sim = _sim(app, ("group", ForcedRoleRestart()))
+    lost = _worker(sim, 0)
+    sim.move(lost, "node-2")
+    sim.nodes["node-2"] = _unreachable("node-2", sim=sim, down_for=5)
+    _, plan = _replace(sim)
+    forced = {d.pod: d.force for d in plan.pod_deletions}
+    assert forced.pop(lost) is True
+    assert forced  # the healthy workers, deleted gracefully:
+    assert not any(forced.values())
+    sim.converge()
+    assert all(sim.pods[p].node_name == "node-1" for p in sim.pods if "-worker-" in p)
+
+
+def _with_node(sim: Sim, node: ObservedNode | None, *, known: bool = True) -> Any:
+    sim.nodes = {"node-1": _node("node-1", sim=sim)}
+    if node is not None:
+        sim.nodes[node.name] = node
+    sim.nodes_known = known
+    return sim.observed()
+
+
+@pytest.mark.parametrize(
+    ("state", "opted_in", "forced"),
+    [
+        ("healthy", False, False),
+        ("healthy", True, False),
+        ("not-ready", False, False),
+        ("not-ready", True, True),
+        ("unreachable", False, False),
+        ("unreachable", True, True),
+        ("out-of-service", False, True),
+        ("gone", False, True),
+        ("unknown-to-the-cache", True, False),
+    ],
+)
+def test_the_force_rule(app: KubeDirectorApp, state: str, opted_in: bool, forced: bool) -> None:
+    sim = _sim(app)
+    pod = sim.pods[_worker(sim, 0)]
+    pod = type(pod)(**{**pod.__dict__, "node_name": "node-x"})
+    node = {
+        "healthy": _node("node-x", sim=sim),
+        "not-ready": _node("node-x", ready=False, sim=sim),
+        "unreachable": _unreachable("node-x", sim=sim, down_for=1),
+        "out-of-service": _unreachable("node-x", sim=sim, down_for=1, taints=(OUT_OF_SERVICE,)),
+    }.get(state)
+    observed = _with_node(sim, node, known=state != "unknown-to-the-cache")
+    assert may_force(observed, pod, opted_in=opted_in) is forced
+
+
+def test_a_wait_decision_cannot_force() -> None:
+    with pytest.raises(ValueError, match="force applies to a replace or restart decision"):
+        NodeDownDecision(
+            action=NodeDownAction.WAIT, reason="hold on", retry_after_seconds=5, force=True
+        )
+
+
+def test_an_operator_dying_around_the_deletion_still_follows_the_member_back(
+    app: KubeDirectorApp,
+) -> None:
+    sim = _sim(app, ("stateless", ForcedReplace()))
+    lost = _worker(sim, 2)
+    old_uid = sim.pods[lost].uid
+    sim.move(lost, "node-2")
+    sim.nodes["node-2"] = _unreachable("node-2", sim=sim, down_for=61)
+    announced = len(sim.calls_of(ActionKind.ADDNODES))
+    # Died before its status was written: nothing was deleted either.
+    assert sim.step(crash_after_actions=True).pod_deletions == ()
+    assert _records(sim) == []
+    sim.step()  # decided again, and recorded
+    # Died right after deleting the pod, before writing the status.
+    deleting = sim.step(crash_after_actions=True)
+    assert [(d.pod, d.uid, d.force) for d in deleting.pod_deletions] == [(lost, old_uid, True)]
+    new_uid = sim.pods[lost].uid  # the StatefulSet re-created it meanwhile
+    assert new_uid != old_uid
+    sim.converge()
+    assert [uid for member, uid, _ in sim.deleted if member == lost] == [old_uid]
+    assert sim.pods[lost].uid == new_uid  # the replacement was never deleted
+    [record] = _records(sim)
+    assert (record["phase"], record["podUID"], record["force"]) == ("done", old_uid, True)
+    told = [
+        c.member
+        for c in sim.calls_of(ActionKind.ADDNODES)[announced:]
+        if lost in " ".join(c.arguments)
+    ]
+    assert told  # the others heard it is back, each once
+    assert len(told) == len(set(told))

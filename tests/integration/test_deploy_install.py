@@ -1,0 +1,174 @@
+"""``kubedirector install`` / ``uninstall`` on the real control plane.
+
+Objects appear with install and disappear with uninstall; the CRDs and a
+user's KubeDirectorCluster survive an uninstall without ``--delete-crds``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kubedirector_core.devcluster.cluster import ControlPlane
+from kubedirector_core.testing.operator import (
+    apply,
+    get_cluster,
+    make_setup_package,
+    recorder_app,
+    recorder_cluster,
+    wait_until,
+)
+
+pytestmark = pytest.mark.controlplane
+
+INSTALLED = [
+    ("serviceaccount", "kubedirector/kubedirector-operator"),
+    ("clusterrole", "kubedirector-operator"),
+    ("clusterrolebinding", "kubedirector-operator"),
+    ("role", "kubedirector/kubedirector-operator"),
+    ("rolebinding", "kubedirector/kubedirector-operator"),
+    ("deployment", "kubedirector/kubedirector-operator"),
+]
+DEPLOY_CRDS = Path(__file__).resolve().parents[2] / "deploy" / "crds"
+CRDS = [
+    "kubedirectorapps.kubedirector.hpe.com",
+    "kubedirectorclusters.kubedirector.hpe.com",
+    "kubedirectorconfigs.kubedirector.hpe.com",
+]
+
+
+def kubedirector(control_plane: ControlPlane, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run the ``kubedirector`` command against the control plane as its admin."""
+    admin = str(control_plane.kubeconfig)
+    return subprocess.run(
+        [sys.executable, "-m", "kubedirector_core", *args, "--kubeconfig", admin],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+
+
+def exists(control_plane: ControlPlane, kind: str, where: str) -> bool:
+    namespace, _, name = where.rpartition("/")
+    scope = ["-n", namespace] if namespace else []
+    found = control_plane.kubectl("get", kind, name, *scope, "-o", "name", check=False)
+    return found.returncode == 0
+
+
+def test_install_then_uninstall_keeps_the_crds_and_the_users_clusters(
+    control_plane: ControlPlane, kubedirector_crds: None, namespace: str, tmp_path: Path
+) -> None:
+    planned = kubedirector(control_plane, "install", "--dry-run", "--image", "example.test/kd:1")
+    assert planned.returncode == 0, planned.stderr
+    assert "would apply Deployment kubedirector/kubedirector-operator" in planned.stdout
+    assert "would apply ClusterRole kubedirector-operator" in planned.stdout
+    assert not exists(control_plane, "deployment", "kubedirector/kubedirector-operator")
+
+    installed = kubedirector(control_plane, "install", "--image", "example.test/kd:1")
+    assert installed.returncode == 0, installed.stderr
+    for kind, where in INSTALLED:
+        assert exists(control_plane, kind, where), f"{kind} {where} was not installed"
+    deployment = json.loads(
+        control_plane.kubectl(
+            "get",
+            "deployment",
+            "kubedirector-operator",
+            "-n",
+            "kubedirector",
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ).stdout
+    )
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "example.test/kd:1"
+    managers = {entry["manager"] for entry in deployment["metadata"]["managedFields"]}
+    assert "kubedirector-install" in managers
+
+    # The ReplicaSet's pods pass the PodSecurity admission of the namespace, which
+    # enforces the restricted profile (KWOK runs them without the image).
+    def operator_pods() -> list[str]:
+        return control_plane.kubectl(
+            "get",
+            "pods",
+            "-n",
+            "kubedirector",
+            "-l",
+            "app.kubernetes.io/name=kubedirector",
+            "-o",
+            "name",
+        ).stdout.split()
+
+    wait_until("the Deployment's 2 pods created", lambda: len(operator_pods()) == 2, timeout=120)
+
+    # A user's app and cluster, stored while the operator is installed.
+    apply(control_plane, namespace, recorder_app(make_setup_package(tmp_path / "setup.tgz")))
+    apply(control_plane, namespace, recorder_cluster(1))
+
+    every = control_plane.kubectl("get", "kubedirectorclusters", "-A", "-o", "name").stdout
+    warned = kubedirector(control_plane, "uninstall", "--delete-crds", "--dry-run")
+    assert warned.returncode == 0, warned.stderr
+    assert f"deletes {len(every.split())} KubeDirectorCluster(s)" in warned.stderr
+    assert "would delete CustomResourceDefinition kubedirectorclusters" in warned.stdout
+    assert exists(control_plane, "deployment", "kubedirector/kubedirector-operator")
+
+    removed = kubedirector(control_plane, "uninstall")
+    assert removed.returncode == 0, removed.stderr
+    for kind, where in INSTALLED:
+        wait_until(
+            f"{kind} {where} deleted",
+            lambda kind=kind, where=where: not exists(control_plane, kind, where),
+            timeout=120,
+        )
+    for crd in CRDS:
+        assert exists(control_plane, "crd", crd), f"uninstall deleted {crd}"
+    assert get_cluster(control_plane, namespace, "rec")["spec"]["app"] == "recorder"
+    assert "kept CustomResourceDefinition kubedirectorclusters" in removed.stdout
+    # Nothing of the user's was in the operator's namespace: it goes too.
+    wait_until(
+        "namespace kubedirector deleted",
+        lambda: not exists(control_plane, "namespace", "kubedirector"),
+        timeout=120,
+    )
+
+
+def test_uninstall_with_delete_crds_says_what_goes_and_removes_it(
+    control_plane: ControlPlane, kubedirector_crds: None, namespace: str, tmp_path: Path
+) -> None:
+    installed = kubedirector(control_plane, "install")
+    assert installed.returncode == 0, installed.stderr
+    apply(control_plane, namespace, recorder_app(make_setup_package(tmp_path / "setup.tgz")))
+    apply(control_plane, namespace, recorder_cluster(1))
+    every = control_plane.kubectl("get", "kubedirectorclusters", "-A", "-o", "name").stdout
+    try:
+        # Nothing runs the operator here, so no cluster has its finalizer: they go at once.
+        removed = kubedirector(
+            control_plane, "uninstall", "--delete-crds", "--yes", "--timeout", "120"
+        )
+        assert removed.returncode == 0, removed.stderr
+        assert f"deletes {len(every.split())} KubeDirectorCluster(s)" in removed.stderr
+        for crd in CRDS:
+            wait_until(
+                f"{crd} deleted",
+                lambda crd=crd: not exists(control_plane, "crd", crd),
+                timeout=120,
+            )
+        for kind, where in INSTALLED:
+            assert not exists(control_plane, kind, where), f"{kind} {where} was left"
+    finally:
+        # The CRDs belong to the whole test session: put them back.
+        control_plane.kubectl("apply", "--server-side", "-f", str(DEPLOY_CRDS))
+        control_plane.kubectl(
+            "wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{c}" for c in CRDS)
+        )
+        kubedirector(control_plane, "uninstall")
+        wait_until(
+            "namespace kubedirector deleted",
+            lambda: not exists(control_plane, "namespace", "kubedirector"),
+            timeout=120,
+        )
