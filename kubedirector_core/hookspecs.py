@@ -425,7 +425,9 @@ def kd_metrics_endpoint(
     hook is still asked, and may abstain).
 
     :param role: the role's id.
-    :param members: the role's current members (pod name, hostname, node).
+    :param members: every current member of the cluster, all roles (pod name,
+        role, hostname, node): pick the one serving the metrics, often another
+        role's (the app's master), by ``Member.role``.
     :returns: a :class:`~kubedirector_core.hooktypes.MetricsEndpoint`, for
         example the web UI of the app's master (``http://<its hostname>:8088
         /ws/v1/cluster/metrics``); ``None`` abstains. When no plugin answers

@@ -448,7 +448,7 @@ class MetricsEndpoint:
 class MetricsReading:
     """A response the core fetched for a role's metrics, as given to ``kd_read_metrics``.
 
-    ``members`` are the role's current members; ``url`` is the URL the core
+    ``members`` are every current member of the cluster (all roles); ``url`` is the URL the core
     fetched (the plugin's endpoint, or the role's ``autoscale.metricSource.url``
     when set); ``body`` is the response body, decoded as UTF-8.
     """

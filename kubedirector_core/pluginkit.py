@@ -6,7 +6,7 @@ app's knowledge (daemons, ports, file formats) and share only this.
 
 * Members and resources: :func:`requested_members`, :func:`role_resource`,
   :func:`memory_mib`, :func:`whole_cpus`, :func:`format_mib`,
-  :func:`members_of`, :func:`listed_hostname`.
+  :func:`members_of`, :func:`hostname_of`.
 * Settings a cluster tunes through annotations ``<prefix><name>``, with the
   app's ``spec.config.configMeta`` as the default: :func:`find_setting`,
   :func:`whole_number_setting`, :class:`SettingError`.
@@ -76,37 +76,18 @@ def members_of(members: Iterable[Member], role_ids: Iterable[str]) -> list[Membe
     return [member for member in members if member.role in wanted]
 
 
-def listed_hostname(
-    cluster: KubeDirectorCluster, role_ids: Iterable[str], like: Sequence[Member]
-) -> str | None:
-    """The fully qualified name of the first member of ``role_ids`` the cluster's status lists.
+def hostname_of(members: Sequence[Member], role_ids: Iterable[str]) -> str | None:
+    """The hostname of the lowest-ordinal member of the first of ``role_ids`` present.
 
-    For hooks given only some members (``kd_metrics_endpoint`` gets one
-    role's) that need another role's member, such as the app's master. The
-    DNS domain is the one of the members in ``like`` (members share it, and
-    this holds whatever the core's cluster domain is). None until the status
-    lists such a member, or when ``like`` is empty.
+    For hooks given every member of the cluster (``kd_metrics_endpoint``)
+    that need one role's member, such as the app's master. None when no
+    member of those roles is listed yet.
     """
-    wanted = list(role_ids)
-    listed = {role.id: role for role in (cluster.status.roles if cluster.status else None) or []}
-    pods = [
-        member.pod
-        for role_id in wanted
-        if role_id in listed
-        for member in listed[role_id].members or []
-        if member.pod
-    ]
-    if not pods or not like:
-        return None
-    return _same_domain(like[0], pods[0])
-
-
-def _same_domain(member: Member, pod: str) -> str:
-    prefix = member.name + "."
-    if member.hostname.startswith(prefix):
-        return f"{pod}.{member.hostname[len(prefix) :]}"
-    domain = member.hostname.partition(".")[2]
-    return f"{pod}.{domain}" if domain else pod
+    for role_id in role_ids:
+        found = sorted((m for m in members if m.role == role_id), key=lambda m: m.ordinal)
+        if found:
+            return found[0].hostname
+    return None
 
 
 def json_body(reading: MetricsReading, what: str, fix: str) -> object:

@@ -111,9 +111,13 @@ def describe(cluster: dict[str, Any], nodes: dict[str, str | None]) -> str:
         )
         lines.append(
             f"  member {r.get('member')} (role {r.get('role')}) on node {r.get('node')}: "
-            f"{r.get('problem')}; {r.get('decision', 'undecided')} by {r.get('plugin', '-')} "
-            f"({r.get('reason', '')}); phase {r.get('phase', '-')}; {times}"
+            f"{r.get('problem')}; {r.get('decision', 'undecided')}"
+            + (" (forced)" if r.get("force") else "")
+            + f" by {r.get('plugin', '-')} ({r.get('reason', '')}); phase {r.get('phase', '-')}; "
+            + times
         )
+        if r.get("waitingFor"):
+            lines.append(f"    waiting for: {r['waitingFor']}")
     if not data["nodeDown"]:
         lines.append("  none")
     lines += ["", "autoscale decisions:"]

@@ -132,28 +132,38 @@ def _due_at(last_evaluated: object, settings: RoleAutoscale) -> datetime | None:
     return _parse(str(last_evaluated)) + timedelta(seconds=_interval(settings))
 
 
-def role_members(
-    cluster: KubeDirectorCluster, role_id: str, pods: Mapping[str, ObservedPod]
+def listed_members(
+    cluster: KubeDirectorCluster, pods: Mapping[str, ObservedPod]
 ) -> tuple[Member, ...]:
-    """The role's current members (not leaving), by ordinal, for the metrics hooks."""
+    """Every current member (not leaving) of every role, for the metrics hooks.
+
+    Roles in the cluster's spec order, members by ordinal; a metrics hook
+    picks the ones it needs by ``Member.role`` (a worker role's metrics are
+    often served by the app's master).
+    """
     status = cluster.status.to_wire() if cluster.status is not None else {}
-    role: dict[str, Any] = next(
-        (r for r in status.get("roles") or [] if r.get("id") == role_id), {}
-    )
-    listed = [m for m in role.get("members") or [] if m.get("state") in states.LISTED_STATES]
-    listed.sort(key=lambda m: names.ordinal_of(str(m["pod"])))
-    return tuple(
-        Member(
-            name=str(m["pod"]),
-            role=role_id,
-            ordinal=names.ordinal_of(str(m["pod"])),
-            hostname=names.fqdn(cluster, str(m["pod"])),
-            node_name=pod.node_name if (pod := pods.get(str(m["pod"]))) else None,
-            state=str(m.get("state") or ""),
-            node_id=int(m["nodeID"]) if m.get("nodeID") is not None else None,
-        )
-        for m in listed
-    )
+    by_role = {str(r.get("id")): r for r in status.get("roles") or []}
+    found: list[Member] = []
+    for spec in cluster.spec.roles:
+        listed = [
+            m
+            for m in by_role.get(spec.id, {}).get("members") or []
+            if m.get("state") in states.LISTED_STATES
+        ]
+        listed.sort(key=lambda m: names.ordinal_of(str(m["pod"])))
+        found += [
+            Member(
+                name=str(m["pod"]),
+                role=spec.id,
+                ordinal=names.ordinal_of(str(m["pod"])),
+                hostname=names.fqdn(cluster, str(m["pod"])),
+                node_name=pod.node_name if (pod := pods.get(str(m["pod"]))) else None,
+                state=str(m.get("state") or ""),
+                node_id=int(m["nodeID"]) if m.get("nodeID") is not None else None,
+            )
+            for m in listed
+        ]
+    return tuple(found)
 
 
 def plan_autoscale(
@@ -358,7 +368,7 @@ __all__ = [
     "FIELD",
     "AutoscaleOutcome",
     "effective_cluster",
+    "listed_members",
     "plan_autoscale",
-    "role_members",
     "roles_due",
 ]

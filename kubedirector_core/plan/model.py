@@ -219,7 +219,9 @@ class PodDeletion:
 
     Delete only the pod with this ``uid`` (a delete precondition), so that a
     stale plan never deletes the pod that replaced it. ``force`` (grace period
-    0) is set only when the pod's node is confirmed gone.
+    0) is set only for a pod on a failed node that is gone, carries the
+    ``node.kubernetes.io/out-of-service`` taint, or whose node-down policy
+    opted in (``NodeDownDecision.force``); see ``plan/nodedown.may_force``.
     """
 
     pod: str

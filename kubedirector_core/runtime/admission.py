@@ -1,11 +1,13 @@
-"""Admission webhooks for KubeDirector resources, served by kopf.
+"""Admission webhooks for KubeDirector resources.
 
-:func:`register` adds validating and mutating handlers to a kopf registry;
-they call :mod:`kubedirector_core.validation` with facts looked up through an
+:func:`handlers` returns the validating and mutating handlers (served on every
+replica by :mod:`kubedirector_core.runtime.webhookserver`; :func:`register`
+can hand them to a kopf registry instead); they call
+:mod:`kubedirector_core.validation` with facts looked up through an
 :class:`AdmissionFacts` object, so the webhook rejects exactly what
 ``kubedirector validate`` reports. :func:`webhook_configurations` builds the
 Validating/MutatingWebhookConfiguration objects that route the API server to
-them (kopf's convention: one webhook per handler, path ``/<handler id>``).
+them (one webhook per handler, path ``/<handler id>``).
 
 The CRDs' schemas and CEL rules hold with the operator down; these handlers
 add what needs other objects (the app, StorageClasses, clusters using an app).
@@ -14,7 +16,7 @@ add what needs other objects (the app, StorageClasses, clusters using an app).
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -37,6 +39,14 @@ VALIDATE_APP = "validate-app"
 VALIDATE_CLUSTER = "validate-cluster"
 DEFAULT_CLUSTER = "default-cluster"
 VALIDATE_CONFIG = "validate-config"
+
+#: The operations each handler is called for.
+OPERATIONS: dict[str, tuple[str, ...]] = {
+    VALIDATE_APP: ("CREATE", "UPDATE", "DELETE"),
+    VALIDATE_CLUSTER: ("CREATE", "UPDATE"),
+    DEFAULT_CLUSTER: ("CREATE", "UPDATE"),
+    VALIDATE_CONFIG: ("CREATE", "UPDATE"),
+}
 
 _PLURALS = {
     VALIDATE_APP: "kubedirectorapps",
@@ -103,13 +113,40 @@ def _apply_adds(document: Mapping[str, Any], patch: Sequence[Mapping[str, Any]])
     return result
 
 
+#: One admission handler, called with kopf's keyword arguments: ``body``, ``old``,
+#: ``operation``, ``warnings`` (a list to extend), ``patch`` (a :class:`kopf.Patch`).
+#: It raises :class:`kopf.AdmissionError` to deny.
+Handler = Callable[..., Awaitable[None]]
+
+
 def register(
     registry: kopf.OperatorRegistry,
     facts: AdmissionFacts,
     *,
     plugin_rules: PluginRules | None = None,
 ) -> None:
-    """Register the validating and mutating handlers of KubeDirector resources."""
+    """Register :func:`handlers` on a kopf registry (kopf's own webhook server)."""
+    found = handlers(facts, plugin_rules=plugin_rules)
+    for handler_id, handler in found.items():
+        on = kopf.on.mutate if handler_id == DEFAULT_CLUSTER else kopf.on.validate
+        on(
+            GROUP,
+            VERSION,
+            _PLURALS[handler_id],
+            id=handler_id,
+            operations=list(OPERATIONS[handler_id]),  # type: ignore[arg-type]
+            registry=registry,
+        )(handler)
+
+
+def handlers(
+    facts: AdmissionFacts, *, plugin_rules: PluginRules | None = None
+) -> dict[str, Handler]:
+    """The validating and mutating handlers of KubeDirector resources, by handler id.
+
+    :mod:`kubedirector_core.runtime.webhookserver` serves them on every
+    replica; :func:`register` hands them to kopf instead.
+    """
 
     async def app_of(cluster: Mapping[str, Any]) -> FoundApp | None:
         """The app a cluster document names, looked up where its appCatalog says."""
@@ -120,14 +157,6 @@ def register(
             spec.get("appCatalog"),
         )
 
-    @kopf.on.validate(  # type: ignore[arg-type]
-        GROUP,
-        VERSION,
-        "kubedirectorclusters",
-        id=VALIDATE_CLUSTER,
-        operations=["CREATE", "UPDATE"],
-        registry=registry,
-    )
     async def check_cluster(
         body: Mapping[str, Any],
         old: Mapping[str, Any] | None,
@@ -144,14 +173,6 @@ def register(
         )
         _reject(problems, warnings)
 
-    @kopf.on.mutate(  # type: ignore[arg-type]
-        GROUP,
-        VERSION,
-        "kubedirectorclusters",
-        id=DEFAULT_CLUSTER,
-        operations=["CREATE", "UPDATE"],
-        registry=registry,
-    )
     async def default_cluster(
         body: Mapping[str, Any], patch: kopf.Patch, operation: str, **_: Any
     ) -> None:
@@ -174,14 +195,6 @@ def register(
                 if (body.get("spec") or {}).get(key) != value:
                     patch.spec[key] = value
 
-    @kopf.on.validate(  # type: ignore[arg-type]
-        GROUP,
-        VERSION,
-        "kubedirectorapps",
-        id=VALIDATE_APP,
-        operations=["CREATE", "UPDATE", "DELETE"],
-        registry=registry,
-    )
     async def check_app(
         body: Mapping[str, Any],
         old: Mapping[str, Any] | None,
@@ -204,17 +217,16 @@ def register(
         )
         _reject(problems, warnings)
 
-    @kopf.on.validate(
-        GROUP,
-        VERSION,
-        "kubedirectorconfigs",
-        id=VALIDATE_CONFIG,
-        operations=["CREATE", "UPDATE"],
-        registry=registry,
-    )
     async def check_config(body: Mapping[str, Any], warnings: list[str], **_: Any) -> None:
         _config, problems = validate_config(dict(body))
         _reject(problems, warnings)
+
+    return {
+        VALIDATE_APP: check_app,
+        VALIDATE_CLUSTER: check_cluster,
+        DEFAULT_CLUSTER: default_cluster,
+        VALIDATE_CONFIG: check_config,
+    }
 
 
 def webhook_configurations(
@@ -227,12 +239,6 @@ def webhook_configurations(
     ``{"service": {...}, "caBundle": ...}``; each webhook appends
     ``/<handler id>`` to it, as kopf's webhook server expects.
     """
-    operations = {
-        VALIDATE_APP: ["CREATE", "UPDATE", "DELETE"],
-        VALIDATE_CLUSTER: ["CREATE", "UPDATE"],
-        DEFAULT_CLUSTER: ["CREATE", "UPDATE"],
-        VALIDATE_CONFIG: ["CREATE", "UPDATE"],
-    }
 
     def webhook(handler_id: str) -> dict[str, Any]:
         config = copy.deepcopy(dict(client_config))
@@ -248,7 +254,7 @@ def webhook_configurations(
                     "apiGroups": [GROUP],
                     "apiVersions": [VERSION],
                     "resources": [_PLURALS[handler_id]],
-                    "operations": operations[handler_id],
+                    "operations": list(OPERATIONS[handler_id]),
                     "scope": "Namespaced",
                 }
             ],

@@ -43,7 +43,7 @@ from kubedirector_core.api import KubeDirectorApp, KubeDirectorCluster, parse_qu
 from kubedirector_core.api.cluster import ClusterRole, MetricSource
 from kubedirector_core.errors import PluginError
 from kubedirector_core.hooktypes import CPU_UTILIZATION, MetricsReading
-from kubedirector_core.plan.autoscale import enabled, role_members, roles_due
+from kubedirector_core.plan.autoscale import enabled, listed_members, roles_due
 from kubedirector_core.plan.model import ObservedPod
 from kubedirector_core.plan.names import label_value
 from kubedirector_core.plugins import Hooks
@@ -272,7 +272,7 @@ class MetricsReader:
         source: MetricSource,
         pods: Mapping[str, ObservedPod],
     ) -> dict[str, float]:
-        members = role_members(cluster, role.id, pods)
+        members = listed_members(cluster, pods)
         endpoint = self.hooks.metrics_endpoint(app, cluster, role.id, members)
         url = source.url or (endpoint.url if endpoint is not None else None)
         if url is None:

@@ -44,8 +44,8 @@ from kubedirector_core import (
     Severity,
     format_mib,
     guest_command,
+    hostname_of,
     json_body,
-    listed_hostname,
     memory_mib,
     replace_after_grace,
     requested_members,
@@ -347,13 +347,12 @@ def metrics_endpoint(
 ) -> MetricsEndpoint | None:
     """For NodeManager roles, the ResourceManager's cluster metrics (REST API on port 8088).
 
-    Abstains for other roles, and until the ResourceManager and a member of
-    the role are listed in the cluster's status (the member gives the DNS domain).
+    Abstains for other roles, and while the ResourceManager is not a member yet.
     """
     if not is_hadoop_layout(app) or NODEMANAGER not in daemons_of(role):
         return None
     managers = [spec.id for spec in cluster.spec.roles if RESOURCEMANAGER in daemons_of(spec.id)]
-    host = listed_hostname(cluster, managers, members)
+    host = hostname_of(members, managers)
     if host is None:
         return None
     return MetricsEndpoint(url=f"http://{host}:{RESOURCEMANAGER_HTTP_PORT}{CLUSTER_METRICS_PATH}")

@@ -64,13 +64,6 @@ def hooks() -> kd.Hooks:
     return isolated_hooks(("hadoop", plugin))
 
 
-def _running(cluster: kd.KubeDirectorCluster) -> kd.KubeDirectorCluster:
-    """``cluster`` with a status listing its ResourceManager's pod, as the operator writes it."""
-    document = cluster.to_wire()
-    document["status"] = {"roles": [{"id": "resourcemanager", "members": [{"pod": RM_POD}]}]}
-    return kd.KubeDirectorCluster.from_wire(document)
-
-
 def _nodemanagers(cluster: kd.KubeDirectorCluster) -> tuple[kd.Member, ...]:
     return tuple(m for m in build.members(cluster) if m.role == "nodemanager")
 
@@ -80,21 +73,26 @@ def _reading(body: str, role: str = "nodemanager") -> kd.MetricsReading:
 
 
 def test_nodemanagers_are_measured_at_the_resourcemanagers_rest_api(hooks: kd.Hooks) -> None:
-    cluster = _running(build.cluster())
+    cluster = build.cluster()
+    everyone = build.members(cluster)
+    manager = next(m for m in everyone if m.role == "resourcemanager")
 
-    endpoint = hooks.metrics_endpoint(build.app(), cluster, "nodemanager", _nodemanagers(cluster))
+    endpoint = hooks.metrics_endpoint(build.app(), cluster, "nodemanager", everyone)
 
-    assert endpoint == kd.MetricsEndpoint(url=RM_URL)
+    assert endpoint == kd.MetricsEndpoint(
+        url=f"http://{manager.hostname}:8088/ws/v1/cluster/metrics"
+    )
 
 
 def test_no_endpoint_for_other_roles_or_before_the_resourcemanager_exists(
     hooks: kd.Hooks,
 ) -> None:
-    cluster = _running(build.cluster())
-    members = _nodemanagers(cluster)
+    cluster = build.cluster()
 
-    assert hooks.metrics_endpoint(build.app(), cluster, "datanode", members) is None
-    assert hooks.metrics_endpoint(build.app(), build.cluster(), "nodemanager", members) is None
+    assert hooks.metrics_endpoint(build.app(), cluster, "datanode", build.members(cluster)) is None
+    assert (
+        hooks.metrics_endpoint(build.app(), cluster, "nodemanager", _nodemanagers(cluster)) is None
+    )
 
 
 def test_a_real_answer_gives_pending_and_allocated_containers(hooks: kd.Hooks) -> None:

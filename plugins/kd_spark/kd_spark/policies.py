@@ -33,8 +33,8 @@ from kubedirector_core import (
     SettingError,
     format_mib,
     guest_command,
+    hostname_of,
     json_body,
-    listed_hostname,
     replace_after_grace,
     requested_members,
     scale_to_demand,
@@ -223,13 +223,12 @@ def metrics_endpoint(
 ) -> MetricsEndpoint | None:
     """For worker roles, the master's JSON status: ``http://<master fqdn>:8080/json/``.
 
-    Abstains for other roles, and until the master and a worker are listed
-    in the cluster's status (the worker gives the members' DNS domain).
+    Abstains for other roles, and while the master is not a member yet.
     """
     if not is_spark_layout(app) or kind_of(role) is not Kind.WORKER:
         return None
     masters = [spec.id for spec in cluster.spec.roles if kind_of(spec.id) is Kind.MASTER]
-    master = listed_hostname(cluster, masters, members)
+    master = hostname_of(members, masters)
     return MetricsEndpoint(url=f"http://{master}:{MASTER_WEBUI_PORT}/json/") if master else None
 
 

@@ -80,13 +80,6 @@ def hooks() -> kd.Hooks:
     return isolated_hooks(("spark", plugin))
 
 
-def _running(cluster: kd.KubeDirectorCluster) -> kd.KubeDirectorCluster:
-    """``cluster`` with a status listing its master's pod, as the operator writes it."""
-    document = cluster.to_wire()
-    document["status"] = {"roles": [{"id": "master", "members": [{"pod": MASTER_POD}]}]}
-    return kd.KubeDirectorCluster.from_wire(document)
-
-
 def _workers(cluster: kd.KubeDirectorCluster) -> tuple[kd.Member, ...]:
     return tuple(m for m in build.members(cluster) if m.role == "worker")
 
@@ -97,19 +90,20 @@ def _reading(body: str, role: str = "worker") -> kd.MetricsReading:
 
 
 def test_workers_are_measured_at_the_masters_json_status(hooks: kd.Hooks) -> None:
-    cluster = _running(build.cluster())
+    cluster = build.cluster()
+    everyone = build.members(cluster)
+    master = next(m for m in everyone if m.role == "master")
 
-    endpoint = hooks.metrics_endpoint(build.app(), cluster, "worker", _workers(cluster))
+    endpoint = hooks.metrics_endpoint(build.app(), cluster, "worker", everyone)
 
-    assert endpoint == kd.MetricsEndpoint(url=f"http://{MASTER_POD}.{build.DOMAIN}:8080/json/")
+    assert endpoint == kd.MetricsEndpoint(url=f"http://{master.hostname}:8080/json/")
 
 
 def test_no_endpoint_for_other_roles_or_before_the_master_exists(hooks: kd.Hooks) -> None:
-    cluster = _running(build.cluster())
-    workers = _workers(cluster)
+    cluster = build.cluster()
 
-    assert hooks.metrics_endpoint(build.app(), cluster, "history", workers) is None
-    assert hooks.metrics_endpoint(build.app(), build.cluster(), "worker", workers) is None
+    assert hooks.metrics_endpoint(build.app(), cluster, "history", build.members(cluster)) is None
+    assert hooks.metrics_endpoint(build.app(), cluster, "worker", _workers(cluster)) is None
     assert hooks.metrics_endpoint(build.app(), cluster, "worker", ()) is None
 
 

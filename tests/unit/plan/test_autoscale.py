@@ -18,7 +18,7 @@ from kubedirector_core.api import KubeDirectorApp, KubeDirectorCluster
 from kubedirector_core.cli.status import describe
 from kubedirector_core.cli.validate import validate
 from kubedirector_core.plan import Observed
-from kubedirector_core.plan.autoscale import role_members, roles_due
+from kubedirector_core.plan.autoscale import listed_members, roles_due
 from kubedirector_core.validation import validate_cluster
 
 from .conftest import cluster_wire, isolated_hooks
@@ -279,14 +279,16 @@ def test_roles_due_are_the_roles_the_planner_evaluates(app: KubeDirectorApp) -> 
     assert evaluated == _record(sim)["lastEvaluatedAt"]
 
 
-def test_role_members_lists_the_role_with_hostnames(app: KubeDirectorApp) -> None:
+def test_listed_members_gives_every_role_with_hostnames(app: KubeDirectorApp) -> None:
     sim, _ = _sim(app)
     _tick(sim, 3)
     cluster = KubeDirectorCluster.from_wire(sim.cluster)
-    members = role_members(cluster, "worker", sim.pods)
-    assert len(members) == 3
-    assert all(m.role == "worker" and m.hostname.startswith(m.name + ".") for m in members)
-    assert [m.ordinal for m in members] == [0, 1, 2]
+    members = listed_members(cluster, sim.pods)
+    workers = [m for m in members if m.role == "worker"]
+    assert len(workers) == 3
+    assert {m.role for m in members} == {r.id for r in cluster.spec.roles}
+    assert all(m.hostname.startswith(m.name + ".") for m in members)
+    assert [m.ordinal for m in workers] == [0, 1, 2]
 
 
 def test_status_shows_the_last_decision_with_its_metrics(app: KubeDirectorApp) -> None:

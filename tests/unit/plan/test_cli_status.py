@@ -107,3 +107,33 @@ def test_status_as_json_and_a_cluster_without_decisions(served: list[tuple[str, 
     assert "state unknown" in text
     assert "no members" in text
     assert text.count("  none") == 2
+
+
+def test_a_blocked_replacement_says_what_the_person_must_do(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    blocked = {
+        "member": "kdss-abc-1",
+        "role": "worker",
+        "node": "kwok-node-2",
+        "problem": "unknown",
+        "decision": "replace-member",
+        "plugin": "core",
+        "reason": "node kwok-node-2 NotReady for 300s",
+        "phase": "deleting",
+        "waitingFor": "the node to be confirmed gone: delete the Node kwok-node-2",
+    }
+    forced = {**blocked, "member": "kdss-abc-0", "force": True, "waitingFor": None}
+    cluster = {**CLUSTER, "status": {**CLUSTER["status"], "nodeDown": [blocked, forced]}}
+    monkeypatch.setattr(status_cli, "fetch", lambda *_: (cluster, NODES))
+
+    lines = CliRunner().invoke(main, ["status", "rec"]).output.splitlines()
+
+    at = next(i for i, line in enumerate(lines) if "kdss-abc-1 (role worker)" in line)
+    assert "replace-member by core" in lines[at]
+    assert (
+        lines[at + 1]
+        == "    waiting for: the node to be confirmed gone: delete the Node kwok-node-2"
+    )
+    [done] = [line for line in lines if "kdss-abc-0 (role worker)" in line]
+    assert "replace-member (forced) by core" in done

@@ -90,26 +90,22 @@ def test_members_of_keeps_the_order_given() -> None:
     assert [m.name for m in kd.members_of(members, ["worker"])] == ["c1-worker-1", "c1-worker-0"]
 
 
-def test_another_roles_member_is_named_in_the_given_members_domain(
-    cluster: kd.KubeDirectorCluster,
-) -> None:
-    status = {"roles": [{"id": "master", "members": [{"pod": "c1-master-x2k9p-0"}]}]}
-    workers = [_member("c1-worker-x7f3q-0"), _member("c1-worker-x7f3q-1")]
-    running = _cluster(cluster, status=status)
+def test_the_hostname_of_another_roles_first_member_is_found_among_all_members() -> None:
+    members = [
+        _member("c1-worker-x7f3q-1"),
+        _member("c1-master-x2k9p-1", role="master"),
+        _member("c1-master-x2k9p-0", role="master"),
+    ]
 
-    host = kd.listed_hostname(running, ["spark-master", "master"], workers)
+    host = kd.hostname_of(members, ["spark-master", "master"])
 
     assert host == "c1-master-x2k9p-0.c1-hs.ns.svc.example.org"
 
 
-def test_no_hostname_before_the_status_lists_the_role_or_without_members(
-    cluster: kd.KubeDirectorCluster,
-) -> None:
-    running = _cluster(cluster, status={"roles": [{"id": "master", "members": [{"pod": "m-0"}]}]})
-    worker = [_member("c1-worker-0")]
-    assert kd.listed_hostname(cluster, ["master"], worker) is None
-    assert kd.listed_hostname(running, ["master"], []) is None
-    assert kd.listed_hostname(running, ["history"], worker) is None
+def test_no_hostname_while_no_member_of_the_roles_is_listed() -> None:
+    workers = [_member("c1-worker-0")]
+    assert kd.hostname_of(workers, ["master"]) is None
+    assert kd.hostname_of([], ["master"]) is None
 
 
 # -- settings --------------------------------------------------------------------------------
