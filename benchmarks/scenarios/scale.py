@@ -87,7 +87,8 @@ def _operator(
     cpu_before = machine.cpu_seconds(pids)
     sampler = None
     if context.profile_operator and size == max(context.profile.scale_sizes):
-        sampler = Sampler(pid, context.out / f"profile-scale-{size}.txt")
+        # The raw stacks stay in the work folder (--keep); the record keeps the summary.
+        sampler = Sampler(pid, bench.work_dir / f"profile-scale-{size}.txt")
     offset = log.offset()
     started = time.monotonic()
     clusters = [bench_cluster(f"c{i}", WORKERS, app, SPEC) for i in range(size)]

@@ -226,12 +226,22 @@ class Caches:
         )
 
     def absent(
-        self, kind: str, present: set[tuple[str, str]], version: str | None
+        self,
+        kind: str,
+        present: set[tuple[str, str]],
+        version: str | None,
+        listed_namespace: str | None = None,
     ) -> list[tuple[str, str]]:
-        """Objects of ``kind`` cached but missing from a LIST at ``version``, and older than it."""
+        """Objects of ``kind`` cached but missing from a LIST at ``version``, and older than it.
+
+        ``listed_namespace`` is the namespace the LIST covered (``None``: every
+        namespace): objects of other namespaces are never judged by it.
+        """
         stale = []
         for (seen_kind, namespace, name), (seen_version, _, _) in self.seen.items():
             if seen_kind != kind or (namespace, name) in present:
+                continue
+            if listed_namespace is not None and namespace != listed_namespace:
                 continue
             try:
                 older = version is not None and int(seen_version) <= int(version)
