@@ -174,7 +174,9 @@ def _valid_condition(observed: Observed, errors: Sequence[Problem]) -> dict[str,
             f"app {observed.cluster.spec.app!r} is not installed: install it to go on",
         )
     if errors:
-        listed = "; ".join(str(p) for p in errors[:MAX_LISTED_PROBLEMS])
+        listed = "; ".join(
+            f"{p} (plugin {p.source})" if p.source else str(p) for p in errors[:MAX_LISTED_PROBLEMS]
+        )
         more = len(errors) - MAX_LISTED_PROBLEMS
         suffix = f" (and {more} more)" if more > 0 else ""
         return _condition("Valid", False, "InvalidSpec", listed + suffix)

@@ -209,7 +209,12 @@ def test_datanodes_4_to_2_decommission_first_and_2_to_1_is_refused(
     valid = wait_until("the 2 -> 1 shrink refused", refused, timeout=120)
     assert isinstance(valid, dict)
     assert valid["reason"] == "InvalidSpec"
-    for words in ("spec.roles[1].members", "dfs.replication=2", "kd-hadoop/dfs.replication"):
+    for words in (
+        "spec.roles[1].members",
+        "dfs.replication=2",
+        "kd-hadoop/dfs.replication",
+        "(plugin hadoop)",
+    ):
         assert words in valid["message"]
     events = warning_events(control_plane, namespace, CLUSTER)
     assert [e for e in events if "dfs.replication=2" in e["message"]], events

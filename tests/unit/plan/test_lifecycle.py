@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from kubedirector_core import hookimpl
+from kubedirector_core import Problem, hookimpl
 from kubedirector_core.api import KubeDirectorApp
 from kubedirector_core.hooktypes import ExecAction, ResizeDecision, ResizePhase, RoleResize
 from kubedirector_core.plan import ActionKind, ActionOutcome, MemberAction
@@ -342,6 +342,26 @@ def test_a_waiting_shrink_runs_the_plugins_actions_then_proceeds(app: KubeDirect
 
 def fqdn_of(sim: Sim, pod: str) -> str:
     return _fqdns(sim, [pod])
+
+
+def test_a_plugins_validation_problem_names_the_plugin_in_the_valid_condition(
+    app: KubeDirectorApp,
+) -> None:
+    class Strict:
+        @hookimpl
+        def kd_claims(self) -> tuple[str, ...]:
+            return ("*",)
+
+        @hookimpl
+        def kd_validate_cluster(self) -> list[Problem]:
+            return [Problem("spec.roles[1].members", "at least 3 workers; add members")]
+
+    sim = Sim(app=app, cluster=cluster_wire(), hooks=isolated_hooks(("strict", Strict())))
+    valid = _condition(sim.step().status, "Valid")
+    assert valid["status"] == "False"
+    assert valid["message"] == (
+        "spec.roles[1].members: at least 3 workers; add members (plugin strict)"
+    )
 
 
 def test_a_failing_plugin_is_reported_not_raised(app: KubeDirectorApp) -> None:
