@@ -116,6 +116,10 @@ def customize(
         for subject in manifest.get("subjects") or []:
             if subject.get("kind") == "ServiceAccount":
                 subject["namespace"] = namespace
+        for webhook in manifest.get("webhooks") or []:
+            service = (webhook.get("clientConfig") or {}).get("service")
+            if service is not None:  # the webhook Service moves with the operator
+                service["namespace"] = namespace
         if manifest["kind"] == "Deployment" and metadata["name"] == OPERATOR_DEPLOYMENT:
             _customize_operator(manifest, namespace=namespace, image=image)
         result.append(manifest)

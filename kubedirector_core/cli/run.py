@@ -4,12 +4,80 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from kubedirector_core.runtime.reconciler import RuntimeSettings
+
+if TYPE_CHECKING:
+    from kubedirector_core.runtime.webhook import WebhookOptions
+
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def _webhook_options(
+    port: int | None,
+    host: str,
+    listen: str | None,
+    service: str | None,
+    cert: Path | None,
+    key: Path | None,
+    ca: Path | None,
+) -> WebhookOptions | None:
+    """The webhook options the flags ask for; :class:`click.UsageError` naming the flag."""
+    from kubedirector_core.runtime.health import parse_bind_address
+    from kubedirector_core.runtime.webhook import WebhookOptions
+
+    if (cert is None) != (key is None):
+        raise click.UsageError("--webhook-cert and --webhook-key go together: give both")
+    if port is not None:
+        if listen is not None or service is not None:
+            raise click.UsageError(
+                "--webhook-port (URL mode) cannot be combined with --webhook-listen/"
+                "--webhook-service (Service mode): choose one"
+            )
+        if not (cert and key and ca):
+            raise click.UsageError(
+                "--webhook-port needs --webhook-cert, --webhook-key and --webhook-ca"
+            )
+        return WebhookOptions(
+            listen=(host, port), url_host=host, certfile=cert, keyfile=key, ca_file=ca
+        )
+    if listen is None and service is None:
+        if cert or ca:
+            raise click.UsageError(
+                "--webhook-cert/--webhook-key/--webhook-ca need --webhook-port or "
+                "--webhook-listen with --webhook-service"
+            )
+        return None
+    if listen is None or service is None:
+        missing = "--webhook-service" if service is None else "--webhook-listen"
+        raise click.UsageError(
+            f"{missing} is missing: --webhook-listen and --webhook-service go together "
+            "(e.g. --webhook-listen=:9443 --webhook-service=kubedirector/kubedirector-webhook)"
+        )
+    try:
+        address = parse_bind_address(listen, option="--webhook-listen")
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--webhook-listen") from error
+    if address is None:
+        raise click.BadParameter(
+            "0 cannot turn the webhooks off here", param_hint="--webhook-listen"
+        )
+    namespace, _, name = service.partition("/")
+    if not (_DNS_LABEL.fullmatch(namespace) and _DNS_LABEL.fullmatch(name)):
+        raise click.BadParameter(
+            f"{service!r} is not NAMESPACE/NAME of a Service "
+            "(e.g. kubedirector/kubedirector-webhook)",
+            param_hint="--webhook-service",
+        )
+    return WebhookOptions(
+        listen=address, service=(namespace, name), certfile=cert, keyfile=key, ca_file=ca
+    )
 
 
 @click.command()
@@ -61,16 +129,40 @@ from kubedirector_core.runtime.reconciler import RuntimeSettings
     "--webhook-port",
     type=int,
     default=None,
-    help="Serve the admission webhooks on this port (with --webhook-cert/-key/-ca).",
+    help="URL mode (local runs): serve the admission webhooks on --webhook-host:PORT and "
+    "register that URL (with --webhook-cert/-key/-ca).",
 )
 @click.option(
     "--webhook-host",
     default="127.0.0.1",
     show_default=True,
-    help="Address the webhooks listen on and the API server calls.",
+    help="URL mode: address the webhooks listen on and the API server calls.",
 )
-@click.option("--webhook-cert", type=click.Path(exists=True, path_type=Path), default=None)
-@click.option("--webhook-key", type=click.Path(exists=True, path_type=Path), default=None)
+@click.option(
+    "--webhook-listen",
+    default=None,
+    help="Service mode: serve the admission webhooks on ADDR:PORT or :PORT, on every "
+    "replica (with --webhook-service).",
+)
+@click.option(
+    "--webhook-service",
+    default=None,
+    help="Service mode: NAMESPACE/NAME of the Service in front of the replicas; the "
+    "webhook configurations route through it. Without --webhook-cert/-key the operator "
+    "keeps a CA and certificate in the Secret kubedirector-webhook-tls of that namespace.",
+)
+@click.option(
+    "--webhook-cert",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Serving certificate (PEM), e.g. from cert-manager; re-read every few minutes.",
+)
+@click.option(
+    "--webhook-key",
+    type=click.Path(exists=True, path_type=Path),
+    default=None,
+    help="Key of --webhook-cert (PEM).",
+)
 @click.option(
     "--webhook-ca",
     type=click.Path(exists=True, path_type=Path),
@@ -126,6 +218,8 @@ def run(
     watch_timeout: float,
     webhook_port: int | None,
     webhook_host: str,
+    webhook_listen: str | None,
+    webhook_service: str | None,
     webhook_cert: Path | None,
     webhook_key: Path | None,
     webhook_ca: Path | None,
@@ -149,21 +243,15 @@ def run(
             parse_selector(namespace_selector)
         except ValueError as error:
             raise click.BadParameter(str(error), param_hint="--namespace-selector") from error
-    webhook = None
-    if webhook_port is not None:
-        if not (webhook_cert and webhook_key and webhook_ca):
-            raise click.UsageError(
-                "--webhook-port needs --webhook-cert, --webhook-key and --webhook-ca"
-            )
-        from kubedirector_core.runtime.webhook import WebhookOptions
-
-        webhook = WebhookOptions(
-            port=webhook_port,
-            certfile=webhook_cert,
-            keyfile=webhook_key,
-            ca_file=webhook_ca,
-            host=webhook_host,
-        )
+    webhook = _webhook_options(
+        webhook_port,
+        webhook_host,
+        webhook_listen,
+        webhook_service,
+        webhook_cert,
+        webhook_key,
+        webhook_ca,
+    )
     addresses = {}
     for option, value in (
         ("--metrics-bind-address", metrics_bind_address),

@@ -443,6 +443,9 @@ class ControlPlane:
             # Endpoints may not hold loopback addresses; nothing here routes to the API server
             # through the `kubernetes` Service anyway.
             "--endpoint-reconciler-type=none",
+            # Webhooks and aggregated APIs behind a Service are called at one of its
+            # endpoints, not its cluster IP: nothing here (no kube-proxy) routes cluster IPs.
+            "--enable-aggregator-routing=true",
             "--allow-privileged=true",
             "--profiling=false",
         ]

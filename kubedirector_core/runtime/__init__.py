@@ -10,7 +10,9 @@
 ``drift``        whether a desired object must be applied (nothing written when nothing changed)
 ``statuspatch``  the status merge patch, and the runtime's own conditions
 ``podexec``      exec in a member's container
-``admission``, ``webhook``: the admission webhooks' handlers, and serving them
+``admission``     the admission webhooks' handlers; ``webhook``: their options, configurations
+                 and TLS Secret; ``webhookserver``: the HTTPS server every replica runs;
+                 ``webhooktls``: the self-managed CA and serving certificate, rotated
 ``leader``       Lease-based leader election: a standby reconciles nothing
 ``telemetry``, ``health``, ``logs``: Prometheus metrics, liveness/readiness probes, JSON logs
 ``connection``, ``selectors``, ``objects``: credentials, namespace selectors, kinds and labels

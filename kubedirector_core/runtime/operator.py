@@ -44,12 +44,7 @@ from kubedirector_core.runtime.objects import CLUSTER_LABEL
 from kubedirector_core.runtime.reconciler import Outcome, Planner, Reconciler, RuntimeSettings
 from kubedirector_core.runtime.selectors import LabelPredicate, parse_selector
 from kubedirector_core.runtime.telemetry import Telemetry
-from kubedirector_core.runtime.webhook import (
-    ApiAdmissionFacts,
-    WebhookOptions,
-    apply_configurations,
-    enable_webhooks,
-)
+from kubedirector_core.runtime.webhook import ApiAdmissionFacts, WebhookOptions, WebhookService
 from kubedirector_core.runtime.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -114,7 +109,7 @@ class OperatorOptions:
     #: Seconds the API server keeps a watch open (kopf's default is unbounded: nolar/kopf#585).
     watch_server_timeout: float = 300.0
     runtime: RuntimeSettings = field(default_factory=RuntimeSettings)
-    #: Serve the admission webhooks (and register their configurations) when set.
+    #: Serve the admission webhooks on this replica, leader or not (see :mod:`.webhook`).
     webhook: WebhookOptions | None = None
     #: Compete for this Lease and act only while holding it; ``None``: act at once.
     leader_election: ElectionOptions | None = None
@@ -240,8 +235,12 @@ class Operator:
 
     # -- priming and resync -------------------------------------------------------
 
-    def _list_everything(self) -> list[tuple[Watch, str | None, list[Manifest]]]:
-        """LIST every watched kind (in a worker thread): the caches' starting point."""
+    def _list_everything(self) -> list[tuple[Watch, str | None, str | None, list[Manifest]]]:
+        """LIST every watched kind (in a worker thread): the caches' starting point.
+
+        One entry per LIST: the watch, the namespace listed (``None``: all), the
+        list's resourceVersion and its items.
+        """
         listed = []
         for watch in self.watched():
             scopes: list[str | None] = (
@@ -259,7 +258,8 @@ class Operator:
                     {**item, "apiVersion": watch.api_version, "kind": watch.kind}
                     for item in body.get("items") or []
                 ]
-                listed.append((watch, (body.get("metadata") or {}).get("resourceVersion"), items))
+                version = (body.get("metadata") or {}).get("resourceVersion")
+                listed.append((watch, namespace, version, items))
         return listed
 
     async def prime(self) -> None:
@@ -270,7 +270,7 @@ class Operator:
         or the nodes are known (and a known pod's node taken for deleted).
         """
         loop = asyncio.get_running_loop()
-        for watch, _version, items in await loop.run_in_executor(
+        for watch, _namespace, _version, items in await loop.run_in_executor(
             self._threads, self._list_everything
         ):
             for item in items:
@@ -289,12 +289,12 @@ class Operator:
         except Exception:
             log.exception("the resync LIST failed; the watches keep the caches")
             return
-        for watch, version, items in listed:
+        for watch, namespace, version, items in listed:
             present = {
                 ((item["metadata"].get("namespace") or ""), item["metadata"]["name"])
                 for item in items
             }
-            for stale in self.caches.absent(watch.kind, present, version):
+            for stale in self.caches.absent(watch.kind, present, version, namespace):
                 log.info("dropping %s %s/%s, deleted before the watch began", watch.kind, *stale)
                 watch.handler("DELETED", _tombstone(watch, stale, self.caches))
 
@@ -511,12 +511,6 @@ class Operator:
         namespaces = list(self.options.namespaces)
         registry = self.registry(configuration)
         settings = operator_settings(self.options)
-        if self.options.webhook is not None:
-            facts = ApiAdmissionFacts(self.api.api_client, self.options.system_namespace)
-            configurations = enable_webhooks(
-                settings, registry, self.options.webhook, facts, plugin_rules=self.hooks
-            )
-            await asyncio.to_thread(apply_configurations, self.api.api_client, configurations)
         try:
             await kopf.operator(
                 registry=registry,
@@ -583,7 +577,7 @@ def serve_http(operator: Operator) -> list[HttpServer]:
 
 
 async def supervise(operator: Operator) -> None:
-    """Serve probes and metrics, win the Lease if asked to, then run the operator.
+    """Serve probes, metrics and webhooks, win the Lease if asked to, then run the operator.
 
     A standby waits in :meth:`LeaderElector.acquire` and starts nothing that
     watches, writes or reconciles. A leader that misses its renew deadline
@@ -592,6 +586,15 @@ async def supervise(operator: Operator) -> None:
     """
     servers = serve_http(operator)
     tending = asyncio.create_task(operator.tend())
+    webhooks: WebhookService | None = None
+    keeping: asyncio.Task[None] | None = None
+    if operator.options.webhook is not None:
+        # Every replica answers admission (it only reads), so it starts before the election.
+        facts = ApiAdmissionFacts(operator.api.api_client, operator.options.system_namespace)
+        webhooks = WebhookService(
+            operator.options.webhook, operator.api, facts, plugin_rules=operator.hooks
+        )
+        keeping = asyncio.create_task(webhooks.run())
     election = operator.options.leader_election
     holding: asyncio.Task[None] | None = None
     try:
@@ -604,6 +607,10 @@ async def supervise(operator: Operator) -> None:
         await operator.run()
     finally:
         tending.cancel()
+        if keeping is not None:
+            keeping.cancel()
+        if webhooks is not None:
+            webhooks.stop()
         if holding is not None:
             holding.cancel()
         if operator.elector is not None and operator.elector.is_leader:

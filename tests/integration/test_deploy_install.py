@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kubedirector_core.devcluster.cluster import ControlPlane
 from kubedirector_core.testing.operator import (
@@ -32,6 +33,9 @@ INSTALLED = [
     ("role", "kubedirector/kubedirector-operator"),
     ("rolebinding", "kubedirector/kubedirector-operator"),
     ("deployment", "kubedirector/kubedirector-operator"),
+    ("service", "kubedirector/kubedirector-webhook"),
+    ("validatingwebhookconfiguration", "kubedirector.hpe.com"),
+    ("mutatingwebhookconfiguration", "kubedirector.hpe.com"),
 ]
 DEPLOY_CRDS = Path(__file__).resolve().parents[2] / "deploy" / "crds"
 CRDS = [
@@ -63,6 +67,11 @@ def exists(control_plane: ControlPlane, kind: str, where: str) -> bool:
 def test_install_then_uninstall_keeps_the_crds_and_the_users_clusters(
     control_plane: ControlPlane, kubedirector_crds: None, namespace: str, tmp_path: Path
 ) -> None:
+    # A user's app and cluster, stored before the operator is installed (once it is, its
+    # webhooks judge them, and nothing here runs its image).
+    apply(control_plane, namespace, recorder_app(make_setup_package(tmp_path / "setup.tgz")))
+    apply(control_plane, namespace, recorder_cluster(1))
+
     planned = kubedirector(control_plane, "install", "--dry-run", "--image", "example.test/kd:1")
     assert planned.returncode == 0, planned.stderr
     assert "would apply Deployment kubedirector/kubedirector-operator" in planned.stdout
@@ -106,9 +115,13 @@ def test_install_then_uninstall_keeps_the_crds_and_the_users_clusters(
 
     wait_until("the Deployment's 2 pods created", lambda: len(operator_pods()) == 2, timeout=120)
 
-    # A user's app and cluster, stored while the operator is installed.
-    apply(control_plane, namespace, recorder_app(make_setup_package(tmp_path / "setup.tgz")))
-    apply(control_plane, namespace, recorder_cluster(1))
+    # No replica answers the webhooks (KWOK runs no image): they fail closed.
+    refused = control_plane.kubectl(
+        "apply", "--server-side", "-n", namespace, "-f", "-",
+        input=yaml.safe_dump(recorder_cluster(2)), check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "failed calling webhook" in refused.stderr
 
     every = control_plane.kubectl("get", "kubedirectorclusters", "-A", "-o", "name").stdout
     warned = kubedirector(control_plane, "uninstall", "--delete-crds", "--dry-run")
@@ -140,10 +153,10 @@ def test_install_then_uninstall_keeps_the_crds_and_the_users_clusters(
 def test_uninstall_with_delete_crds_says_what_goes_and_removes_it(
     control_plane: ControlPlane, kubedirector_crds: None, namespace: str, tmp_path: Path
 ) -> None:
-    installed = kubedirector(control_plane, "install")
-    assert installed.returncode == 0, installed.stderr
     apply(control_plane, namespace, recorder_app(make_setup_package(tmp_path / "setup.tgz")))
     apply(control_plane, namespace, recorder_cluster(1))
+    installed = kubedirector(control_plane, "install")
+    assert installed.returncode == 0, installed.stderr
     every = control_plane.kubectl("get", "kubedirectorclusters", "-A", "-o", "name").stdout
     try:
         # Nothing runs the operator here, so no cluster has its finalizer: they go at once.

@@ -70,18 +70,27 @@ CLUSTER_WIDE: frozenset[tuple[str, str, str, str]] = frozenset(
         ("storage.k8s.io", "storageclasses", "list", "*"),
         ("storage.k8s.io", "storageclasses", "watch", "*"),
         ("metrics.k8s.io", "pods", "list", "*"),
+        # The admission webhooks' caBundle, on the two configurations deploy/ ships:
+        *(
+            ("admissionregistration.k8s.io", resource, verb, "kubedirector.hpe.com")
+            for resource in ("validatingwebhookconfigurations", "mutatingwebhookconfigurations")
+            for verb in ("get", "patch")
+        ),
         # Every authenticated user:
         ("authorization.k8s.io", "selfsubjectaccessreviews", "create", "*"),
         ("authorization.k8s.io", "selfsubjectrulesreviews", "create", "*"),
         ("authentication.k8s.io", "selfsubjectreviews", "create", "*"),
     }
 )
-#: Only in the operator's own namespace: leader election's Lease.
+#: Only in the operator's own namespace: leader election's Lease, the webhook's TLS Secret
+#: (its create is ("", "secrets", "create", "*"), already granted cluster-wide).
 OPERATOR_NAMESPACE_ONLY: frozenset[tuple[str, str, str, str]] = frozenset(
     {
         ("coordination.k8s.io", "leases", "create", "*"),
         ("coordination.k8s.io", "leases", "get", "kubedirector-operator"),
         ("coordination.k8s.io", "leases", "update", "kubedirector-operator"),
+        ("", "secrets", "get", "kubedirector-webhook-tls"),
+        ("", "secrets", "update", "kubedirector-webhook-tls"),
     }
 )
 
@@ -136,16 +145,16 @@ def _operator_container() -> dict[str, Any]:
 def deployment_arguments() -> list[str]:
     """The Deployment's ``run`` arguments as this test runs them.
 
-    ``$(POD_NAMESPACE)`` is expanded as the kubelet would, and the metrics and
-    probe servers listen on free loopback ports instead of :8080/:8081 (this
-    machine is shared).
+    ``$(POD_NAMESPACE)`` is expanded as the kubelet would, and the metrics,
+    probe and webhook servers listen on free loopback ports instead of
+    :8080/:8081/:9443 (this machine is shared).
     """
     args = list(_operator_container()["args"])
     assert args[0] == "run"
     adapted = []
     for arg in args[1:]:
         flag = arg.split("=", 1)[0]
-        if flag in ("--metrics-bind-address", "--health-probe-bind-address"):
+        if flag in ("--metrics-bind-address", "--health-probe-bind-address", "--webhook-listen"):
             arg = f"{flag}=127.0.0.1:{_free_port()}"
         adapted.append(arg.replace("$(POD_NAMESPACE)", OPERATOR_NAMESPACE))
     return adapted
