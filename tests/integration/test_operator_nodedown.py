@@ -362,8 +362,9 @@ def test_replace_policy_brings_the_member_back_on_a_healthy_node(
     assert shown.exit_code == 0, shown.output
     rows = [line.split() for line in shown.output.splitlines() if line.startswith("worker ")]
     assert [victim, back["node"], "configured"] in [row[2:5] for row in rows]
-    plugin = record["plugin"]
-    assert f"on node {bad_node}: {record['problem']}; replace-member by {plugin}" in shown.output
+    plugin, forced = record["plugin"], " (forced)" if record.get("force") else ""
+    decision = f"on node {bad_node}: {record['problem']}; replace-member{forced} by {plugin}"
+    assert decision in shown.output
 
 
 def wait_blocked(control_plane: ControlPlane, namespace: str, victim: str) -> dict[str, Any]:
