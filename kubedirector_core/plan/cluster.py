@@ -21,7 +21,6 @@ Order of work, each step on a copy of the status:
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import hashlib
 import json
@@ -115,7 +114,8 @@ def plan_cluster(observed: Observed, hooks: Hooks) -> Plan:
     """
     cluster, app = observed.cluster, observed.app
     previous = cluster.status.to_wire() if cluster.status is not None else {}
-    work = _Work(status=copy.deepcopy(previous))
+    # A second serialization is a fresh copy, and cheaper than a deep copy of the first.
+    work = _Work(status=cluster.status.to_wire() if cluster.status is not None else {})
     problems = _validate(observed, hooks)
     if app is None or has_errors(problems):
         status = finish_status(observed, previous, work.status, problems, work_view(work))
@@ -555,8 +555,8 @@ class _Planner:
 
     def _plan_actions(self) -> None:
         self.members = self.roster()
-        base = self._configmeta_base()
         listed = cm.members_from_status(self._as_cluster())
+        base = self._configmeta_base(listed)
         for role in rec.role_records(self.status):
             spec = self.specs.get(role["id"])
             for member in rec.members_of(role):
@@ -570,7 +570,9 @@ class _Planner:
         wire["status"] = self.status
         return KubeDirectorCluster.from_wire(wire)
 
-    def _configmeta_base(self) -> dict[str, Any] | None:
+    def _configmeta_base(
+        self, listed: Mapping[str, Sequence[cm.MemberEntry]]
+    ) -> dict[str, Any] | None:
         try:
             plugin_metadata = self.hooks.configmeta(self.app, self.cluster, self.members)
         except PluginError as error:
@@ -579,7 +581,7 @@ class _Planner:
         return cm.cluster_configmeta(
             self.app,
             self.cluster,
-            cm.members_from_status(self._as_cluster()),
+            listed,
             connections=self.connections_document(),
             plugin_metadata=plugin_metadata,
         )

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import orjson
+
 from kubedirector_core.api import (
     API_VERSION,
     AppRole,
@@ -535,12 +537,34 @@ def statefulset(
     }
 
 
+#: orjson raises TypeError for what it would otherwise turn into something else
+#: (dataclasses, datetimes, subclasses of the JSON types), so those keep the slow path.
+_CANONICAL_OPTIONS: Final = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+)
+
+
 def canonical(value: Any) -> Any:
-    """``value`` with every mapping's keys sorted, recursively (lists keep their order)."""
+    """``value`` with every mapping's keys sorted, recursively (lists keep their order).
+
+    Tuples become lists. A JSON-like value (every manifest) is copied in one
+    pass through orjson; anything orjson cannot carry unchanged (a non-string
+    key, an integer beyond 64 bits, a non-dict mapping) takes the recursive path.
+    """
+    try:
+        return orjson.loads(orjson.dumps(value, option=_CANONICAL_OPTIONS))
+    except TypeError:
+        return _canonical(value)
+
+
+def _canonical(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {key: canonical(value[key]) for key in sorted(value)}
+        return {key: _canonical(value[key]) for key in sorted(value)}
     if isinstance(value, list | tuple):
-        return [canonical(item) for item in value]
+        return [_canonical(item) for item in value]
     return value
 
 
