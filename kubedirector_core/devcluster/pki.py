@@ -4,20 +4,22 @@ Every component gets its own key and certificate signed by a CA generated for
 this control plane alone, so that the API server authenticates each of them by
 name (``system:kube-scheduler``...) and RBAC applies as in a real cluster.
 Keys are ECDSA P-256 (fast to generate); the service-account signing key is RSA
-because that is what every Kubernetes release accepts.
+because that is what every Kubernetes release accepts. The certificates are
+built by :mod:`kubedirector_core.tlsutil`, as the admission webhook's are.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from kubedirector_core import tlsutil
 
 _VALIDITY = timedelta(days=365)
 _PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -32,20 +34,8 @@ class KeyPair:
 
 
 def _write_key(key: _PrivateKey, path: Path) -> None:
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    path.write_bytes(tlsutil.pem_key(key))
     path.chmod(0o600)
-
-
-def _name(common_name: str, organizations: tuple[str, ...] = ()) -> x509.Name:
-    attributes = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations]
-    attributes.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-    return x509.Name(attributes)
 
 
 class CertificateAuthority:
@@ -63,35 +53,12 @@ class CertificateAuthority:
     def create(self, common_name: str = "kubedirector-devcluster-ca") -> None:
         """Generate a fresh self-signed CA, replacing any on disk."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.now(UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(_name(common_name))
-            .issuer_name(_name(common_name))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + _VALIDITY * 5)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(key, hashes.SHA256())
+        key, cert = tlsutil.self_signed_ca(
+            common_name, now - timedelta(minutes=5), now + _VALIDITY * 5, path_length=None
         )
         _write_key(key, self.key_path)
-        self.cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        self.cert_path.write_bytes(tlsutil.pem_certificate(cert))
 
     def issue(
         self,
@@ -110,39 +77,23 @@ class CertificateAuthority:
         ca_key = serialization.load_pem_private_key(self.key_path.read_bytes(), password=None)
         ca_cert = x509.load_pem_x509_certificate(self.cert_path.read_bytes())
         assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-        key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.now(UTC)
         usages = [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
         if server_hosts:
             usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(_name(common_name, organizations))
-            .issuer_name(ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + _VALIDITY)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+        key, cert = tlsutil.issue(
+            ca_key,
+            ca_cert,
+            tlsutil.name(common_name, organizations),
+            now - timedelta(minutes=5),
+            now + _VALIDITY,
+            usages=usages,
+            hosts=server_hosts,
         )
-        if server_hosts:
-            builder = builder.add_extension(
-                x509.SubjectAlternativeName([_general_name(host) for host in server_hosts]),
-                critical=False,
-            )
-        cert = builder.sign(ca_key, hashes.SHA256())
         pair = KeyPair(self.directory / f"{name}.crt", self.directory / f"{name}.key")
         _write_key(key, pair.key)
-        pair.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        pair.cert.write_bytes(tlsutil.pem_certificate(cert))
         return pair
-
-
-def _general_name(host: str) -> x509.GeneralName:
-    try:
-        return x509.IPAddress(ipaddress.ip_address(host))
-    except ValueError:
-        return x509.DNSName(host)
 
 
 def write_service_account_keys(directory: Path) -> KeyPair:

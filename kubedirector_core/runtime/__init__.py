@@ -15,5 +15,6 @@
                  ``webhooktls``: the self-managed CA and serving certificate, rotated
 ``leader``       Lease-based leader election: a standby reconciles nothing
 ``telemetry``, ``health``, ``logs``: Prometheus metrics, liveness/readiness probes, JSON logs
+``httpthread``   the threaded HTTP server under the probe/metrics and webhook servers
 ``connection``, ``selectors``, ``objects``: credentials, namespace selectors, kinds and labels
 """

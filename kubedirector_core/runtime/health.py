@@ -32,11 +32,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from kubedirector_core.runtime.httpthread import ThreadedServer, respond
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +184,7 @@ def _version(body: Mapping[str, object]) -> str:
     return str(metadata.get("resourceVersion") or "") if isinstance(metadata, Mapping) else ""
 
 
-class HttpServer:
+class HttpServer(ThreadedServer):
     """A tiny threaded HTTP server for GET routes (probes, ``/metrics``).
 
     It runs in daemon threads, so it answers even while the event loop is
@@ -192,28 +193,10 @@ class HttpServer:
 
     def __init__(self, address: tuple[str, int], routes: Mapping[str, Route]) -> None:
         self.routes = dict(routes)
-        handler = _handler_for(self.routes)
-        self._server = ThreadingHTTPServer(address, handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"kd-http:{address[1]}", daemon=True
+        server = ThreadingHTTPServer(address, _handler_for(self.routes))
+        super().__init__(
+            server, f"kd-http:{address[1]}", ", ".join(sorted(self.routes)), logger=log
         )
-
-    @property
-    def port(self) -> int:
-        """The port it listens on (useful when asked for port 0)."""
-        return int(self._server.server_address[1])
-
-    def start(self) -> None:
-        """Serve in a background thread."""
-        self._thread.start()
-        host, port = self._server.server_address[:2]
-        log.info("serving %s on %s:%s", ", ".join(sorted(self.routes)), host, port)
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def _handler_for(routes: Mapping[str, Route]) -> type[BaseHTTPRequestHandler]:
@@ -228,11 +211,7 @@ def _handler_for(routes: Mapping[str, Route]) -> type[BaseHTTPRequestHandler]:
                 except Exception as error:  # a probe must answer, not hang up
                     log.exception("answering %s failed", self.path)
                     status, content_type, body = 500, _TEXT, f"{error}\n".encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            respond(self, status, content_type, body)
 
         def log_message(self, format: str, *args: object) -> None:
             """Probes every few seconds would drown the log: stay quiet."""

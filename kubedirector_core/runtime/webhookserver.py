@@ -26,7 +26,6 @@ import os
 import socket
 import ssl
 import tempfile
-import threading
 from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 import kopf
 
 from kubedirector_core.runtime.admission import Handler
+from kubedirector_core.runtime.httpthread import ThreadedServer, respond
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,6 @@ async def review(handlers: Mapping[str, Handler], path: str, request: Any) -> di
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = True
     context: ssl.SSLContext
 
     def get_request(self) -> tuple[socket.socket, Any]:
@@ -126,7 +125,7 @@ class _Server(ThreadingHTTPServer):
         log.debug("webhook connection from %s failed", client_address, exc_info=True)
 
 
-class AdmissionServer:
+class AdmissionServer(ThreadedServer):
     """Serves ``POST /<handler id>`` over HTTPS in background threads."""
 
     def __init__(
@@ -136,32 +135,18 @@ class AdmissionServer:
         context: ssl.SSLContext,
     ) -> None:
         self.handlers = dict(handlers)
-        self._server = _Server(address, _handler_for(self.handlers))
-        self._server.context = context
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name=f"kd-webhook:{address[1]}", daemon=True
-        )
-
-    @property
-    def port(self) -> int:
-        """The port it listens on (useful when asked for port 0)."""
-        return int(self._server.server_address[1])
+        server = _Server(address, _handler_for(self.handlers))
+        server.context = context
+        super().__init__(
+            server, f"kd-webhook:{address[1]}", "the admission webhooks", scheme="https://",
+            logger=log,
+        )  # fmt: skip
+        self._admission = server
 
     def reload(self, context: ssl.SSLContext) -> None:
         """Serve new connections with ``context`` (a renewed certificate)."""
-        self._server.context = context
+        self._admission.context = context
         log.info("the admission webhook serves a new certificate")
-
-    def start(self) -> None:
-        """Serve in a background thread."""
-        self._thread.start()
-        host, port = self._server.server_address[:2]
-        log.info("serving the admission webhooks on https://%s:%s", host, port)
-
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._server.shutdown()
-        self._server.server_close()
 
 
 def _handler_for(handlers: Mapping[str, Handler]) -> type[BaseHTTPRequestHandler]:
@@ -182,11 +167,7 @@ def _handler_for(handlers: Mapping[str, Handler]) -> type[BaseHTTPRequestHandler
             self._send(200, json.dumps(answer).encode(), "application/json")
 
         def _send(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            respond(self, status, content_type, body)
 
         def log_message(self, format: str, *args: object) -> None:
             log.debug("webhook %s: " + format, self.address_string(), *args)

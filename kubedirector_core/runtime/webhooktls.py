@@ -26,10 +26,9 @@ anything, any replica may write the Secret and the configurations: two
 replicas racing write the same content or one loses with 409 and re-reads
 (:mod:`kubedirector_core.runtime.webhook` does that).
 
-The certificate builders here work in memory with an explicit clock;
-:mod:`kubedirector_core.devcluster.pki` makes the local control plane's
-certificates the same way (ECDSA P-256, SHA-256, five minutes of clock skew
-allowed), but on disk and for today only.
+The certificates here are kept in memory with an explicit clock; they are
+built by :mod:`kubedirector_core.tlsutil`, which also builds the local control
+plane's (:mod:`kubedirector_core.devcluster.pki`, on disk and for today only).
 """
 
 from __future__ import annotations
@@ -40,9 +39,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from kubedirector_core import tlsutil
 
 #: How long a CA is valid; a next one is made when a third of this is left.
 CA_VALIDITY = timedelta(days=5 * 365)
@@ -129,43 +130,10 @@ class Material:
         return material
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
 def new_ca(common_name: str, now: datetime, validity: timedelta = CA_VALIDITY) -> KeyPair:
     """A self-signed CA valid from ``now`` (less the skew) for ``validity``."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    usage = x509.KeyUsage(
-        digital_signature=True,
-        key_cert_sign=True,
-        crl_sign=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        encipher_only=False,
-        decipher_only=False,
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(_name(common_name))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _SKEW)
-        .not_valid_after(now + validity)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(usage, critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _pem_key(key))
+    key, cert = tlsutil.self_signed_ca(common_name, now - _SKEW, now + validity, path_length=0)
+    return KeyPair(tlsutil.pem_certificate(cert), tlsutil.pem_key(key))
 
 
 def issue_serving(
@@ -176,24 +144,16 @@ def issue_serving(
     if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
         raise ValueError("the webhook CA's key is not an ECDSA key")
     ca_cert = ca.certificate
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(dns_names[0]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _SKEW)
-        .not_valid_after(min(now + validity, ca_cert.not_valid_after_utc))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(name) for name in dns_names]),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
+    key, cert = tlsutil.issue(
+        ca_key,
+        ca_cert,
+        tlsutil.name(dns_names[0]),
+        now - _SKEW,
+        min(now + validity, ca_cert.not_valid_after_utc),
+        usages=[ExtendedKeyUsageOID.SERVER_AUTH],
+        hosts=dns_names,
     )
-    return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _pem_key(key))
+    return KeyPair(tlsutil.pem_certificate(cert), tlsutil.pem_key(key))
 
 
 def bundle_certificates(bundle: bytes) -> list[x509.Certificate]:

@@ -46,6 +46,7 @@ __all__ = [
     "cluster_ready",
     "condition",
     "count_operator_writes",
+    "event_messages",
     "events_about",
     "fqdns_in",
     "get_cluster",
@@ -588,19 +589,24 @@ def events_about(
     control_plane: ControlPlane, namespace: str, name: str, event_type: str
 ) -> list[dict[str, Any]]:
     """Reason and message of every Event of ``event_type`` (Normal, Warning) about ``name``."""
-    events = json.loads(
-        control_plane.kubectl(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "-o",
-            "json",
-            "--field-selector",
-            f"involvedObject.name={name},type={event_type}",
-        ).stdout
-    )["items"]
+    events = _events(control_plane, namespace, f"involvedObject.name={name},type={event_type}")
     return [{"reason": e["reason"], "message": e["message"]} for e in events]
+
+
+def event_messages(
+    control_plane: ControlPlane, namespace: str, name: str, reason: str
+) -> list[str]:
+    """The messages of every Event with ``reason`` (``Autoscaled``...) about ``name``."""
+    events = _events(control_plane, namespace, f"involvedObject.name={name},reason={reason}")
+    return [str(e["message"]) for e in events]
+
+
+def _events(control_plane: ControlPlane, namespace: str, selector: str) -> list[dict[str, Any]]:
+    found = control_plane.kubectl(
+        "get", "events", "-n", namespace, "-o", "json", "--field-selector", selector
+    )
+    items: list[dict[str, Any]] = json.loads(found.stdout)["items"]
+    return items
 
 
 def member_dirs(control_plane: ControlPlane, namespace: str, pod: str) -> list[Path]:

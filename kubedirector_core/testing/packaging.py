@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,15 +48,19 @@ def _wheel(source: Path, tmp: Path, wheels: Path) -> None:
     _pip("wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(wheels), str(copy))
 
 
-def install_alone(plugin_dir: Path, tmp_path: Path, core_dir: Path | None = None) -> Path:
-    """Install the core and the plugin in ``plugin_dir`` into a new venv; return its python.
+def install_alone(
+    plugin_dir: Path | Sequence[Path], tmp_path: Path, core_dir: Path | None = None
+) -> Path:
+    """Install the core and the plugin(s) in ``plugin_dir`` into a new venv; return its python.
 
-    ``core_dir`` is the core's source checkout (by default the one this module
-    was imported from).
+    ``plugin_dir`` is one plugin's source folder or several. ``core_dir`` is
+    the core's source checkout (by default the one this module was imported
+    from).
     """
     core = core_dir or Path(__file__).resolve().parents[2]
+    plugins = [plugin_dir] if isinstance(plugin_dir, Path) else list(plugin_dir)
     wheels = tmp_path / "wheels"
-    for source in (core, plugin_dir):
+    for source in (core, *plugins):
         _wheel(source, tmp_path, wheels)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -77,15 +82,21 @@ def install_alone(plugin_dir: Path, tmp_path: Path, core_dir: Path | None = None
     return python
 
 
-def run_probe(python: Path, code: str, *args: str) -> dict[str, Any]:
-    """Run ``code`` with ``python`` (from its venv, no ``KD_*`` set); parse what it prints."""
+def run_probe(
+    python: Path, code: str, *args: str, env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Run ``code`` with ``python`` (from its venv, no ``KD_*`` set); parse what it prints.
+
+    ``env`` adds variables (e.g. ``KD_DISABLED_PLUGINS``) after the ``KD_*``
+    ones of this process are removed.
+    """
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("KD_", "KUBEDIRECTOR"))}
     done = subprocess.run(
         [python, "-c", code, *args],
         check=True,
         capture_output=True,
         text=True,
-        env=clean,
+        env={**clean, **(env or {})},
         cwd=python.parents[1],
     )
     result: dict[str, Any] = json.loads(done.stdout)

@@ -10,17 +10,19 @@ review it stands for) is updated.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from kubedirector_core.devcluster.cluster import ControlPlane
+from kubedirector_core.testing.deploy import (
+    OPERATOR_NAMESPACE,
+    deployment_arguments,
+    lease_holder,
+    operator_account,
+)
 from kubedirector_core.testing.operator import (
     OperatorProcess,
     apply,
@@ -32,11 +34,9 @@ from kubedirector_core.testing.operator import (
     wait_until,
 )
 
-pytestmark = pytest.mark.controlplane
+__all__ = ["operator_account"]
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
-OPERATOR_NAMESPACE = "kubedirector"
-SERVICE_ACCOUNT = "kubedirector-operator"
+pytestmark = pytest.mark.controlplane
 
 #: Everything the operator's account may do, as (apiGroup, resource, verb,
 #: resourceName or "*" for any), reviewed. The last block is what Kubernetes
@@ -95,71 +95,6 @@ OPERATOR_NAMESPACE_ONLY: frozenset[tuple[str, str, str, str]] = frozenset(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="module")
-def operator_account(
-    control_plane: ControlPlane, kubedirector_crds: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Path]:
-    """deploy/'s namespace and RBAC applied; a kubeconfig with the account's requested token."""
-    files = [DEPLOY / "namespace.yaml", DEPLOY / "rbac.yaml"]
-    arguments = [item for path in files for item in ("-f", str(path))]
-    control_plane.kubectl("apply", "--server-side", *arguments)
-    token = control_plane.kubectl(
-        "create", "token", SERVICE_ACCOUNT, "-n", OPERATOR_NAMESPACE, "--duration=2h"
-    ).stdout.strip()
-    admin = yaml.safe_load(control_plane.kubeconfig.read_text())
-    cluster = admin["clusters"][0]["cluster"]
-    kubeconfig = tmp_path_factory.mktemp("account") / "operator.kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "dev", "cluster": cluster}],
-                "users": [{"name": SERVICE_ACCOUNT, "user": {"token": token}}],
-                "contexts": [
-                    {"name": "dev", "context": {"cluster": "dev", "user": SERVICE_ACCOUNT}}
-                ],
-                "current-context": "dev",
-            }
-        )
-    )
-    kubeconfig.chmod(0o600)
-    yield kubeconfig
-    control_plane.kubectl("delete", "--ignore-not-found", "-f", str(DEPLOY / "rbac.yaml"))
-
-
-def _operator_container() -> dict[str, Any]:
-    documents = yaml.safe_load_all((DEPLOY / "operator.yaml").read_text())
-    deployment = next(d for d in documents if d and d["kind"] == "Deployment")
-    container: dict[str, Any] = deployment["spec"]["template"]["spec"]["containers"][0]
-    return container
-
-
-def deployment_arguments() -> list[str]:
-    """The Deployment's ``run`` arguments as this test runs them.
-
-    ``$(POD_NAMESPACE)`` is expanded as the kubelet would, and the metrics,
-    probe and webhook servers listen on free loopback ports instead of
-    :8080/:8081/:9443 (this machine is shared).
-    """
-    args = list(_operator_container()["args"])
-    assert args[0] == "run"
-    adapted = []
-    for arg in args[1:]:
-        flag = arg.split("=", 1)[0]
-        if flag in ("--metrics-bind-address", "--health-probe-bind-address", "--webhook-listen"):
-            arg = f"{flag}=127.0.0.1:{_free_port()}"
-        adapted.append(arg.replace("$(POD_NAMESPACE)", OPERATOR_NAMESPACE))
-    return adapted
-
-
 def test_the_operator_runs_a_cluster_as_its_service_account_with_only_deploys_rbac(
     control_plane: ControlPlane, operator_account: Path, namespace: str, tmp_path: Path
 ) -> None:
@@ -178,19 +113,7 @@ def test_the_operator_runs_a_cluster_as_its_service_account_with_only_deploys_rb
         # It leads through the Lease its Role allows it.
         wait_until(
             "the operator holding the Lease",
-            lambda: (
-                control_plane.kubectl(
-                    "get",
-                    "lease",
-                    "kubedirector-operator",
-                    "-n",
-                    OPERATOR_NAMESPACE,
-                    "-o",
-                    "jsonpath={.spec.holderIdentity}",
-                    check=False,
-                ).stdout
-                == "kubedirector-operator-test"
-            ),
+            lambda: lease_holder(control_plane) == "kubedirector-operator-test",
             timeout=120,
         )
         apply(control_plane, namespace, recorder_cluster(2, storage=True))

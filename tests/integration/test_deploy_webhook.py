@@ -38,15 +38,19 @@ import pytest
 import yaml
 from kubernetes import client
 
-# Reused from the RBAC test (pytest puts this folder on sys.path): the account's kubeconfig
-# fixture and the Deployment's arguments as a test runs them.
-from test_deploy_rbac import OPERATOR_NAMESPACE, deployment_arguments, operator_account
-
 from kubedirector_core.devcluster.cluster import ControlPlane
 from kubedirector_core.runtime.connection import load_configuration
 from kubedirector_core.runtime.kubeapi import KubeApi
 from kubedirector_core.runtime.webhook import SecretKeeper
 from kubedirector_core.runtime.webhooktls import SERVING_VALIDITY, Material, service_names
+from kubedirector_core.testing.deploy import (
+    DEPLOY,
+    OPERATOR_NAMESPACE,
+    deployment_arguments,
+    lease_holder,
+    operator_account,
+)
+from kubedirector_core.testing.loopback import free_port
 from kubedirector_core.testing.operator import (
     OperatorProcess,
     make_setup_package,
@@ -59,7 +63,6 @@ __all__ = ["operator_account"]
 
 pytestmark = pytest.mark.controlplane
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SERVICE = "kubedirector-webhook"
 SECRET = "kubedirector-webhook-tls"
 CONFIGURATION = "kubedirector.hpe.com"
@@ -75,13 +78,6 @@ def host_address() -> str:
         if "." in word and not word.startswith("127."):
             return word
     pytest.skip("this machine has no non-loopback IPv4 address for an EndpointSlice")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("0.0.0.0", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def endpoint_slice(address: str, port: int) -> dict[str, Any]:
@@ -200,13 +196,6 @@ def post_review(address: str, port: int, ca: bytes, review: dict[str, Any]) -> A
     return json.loads(payload)["response"]
 
 
-def lease_holder(control_plane: ControlPlane) -> str:
-    return control_plane.kubectl(
-        "get", "lease", "kubedirector-operator", "-n", OPERATOR_NAMESPACE,
-        "-o", "jsonpath={.spec.holderIdentity}", check=False,
-    ).stdout  # fmt: skip
-
-
 def get_json(control_plane: ControlPlane, *args: str) -> Any:
     return json.loads(control_plane.kubectl("get", *args, "-o", "json").stdout)
 
@@ -229,7 +218,7 @@ def test_every_replica_serves_admission_through_the_service_with_self_managed_tl
     bad = copy.deepcopy(good)
     bad["spec"]["roles"][0]["id"] = "no-such-role"
 
-    ports = {"replica-a": free_port(), "replica-b": free_port()}
+    ports = {"replica-a": free_port("0.0.0.0"), "replica-b": free_port("0.0.0.0")}
     replicas = {
         name: replica(operator_account, name, port, tmp_path / f"{name}.log")
         for name, port in ports.items()

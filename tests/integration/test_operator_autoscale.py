@@ -33,6 +33,7 @@ from kubedirector_core.testing.operator import (
     apply,
     cluster_ready,
     condition,
+    event_messages,
     fqdns_in,
     get_cluster,
     make_setup_package,
@@ -350,19 +351,7 @@ def test_workers_scale_2_to_5_to_2_within_bounds_and_windows(
         assert calls.count("--configure") == 1, calls
         deleted = [f for c in calls if c.startswith("--delnodes") for f in fqdns_in(c)]
         assert len(deleted) == 3, calls
-    events = json.loads(
-        control_plane.kubectl(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "--field-selector",
-            "involvedObject.name=rec,reason=Autoscaled",
-            "-o",
-            "json",
-        ).stdout
-    )["items"]
-    messages = sorted(e["message"] for e in events)
+    messages = sorted(event_messages(control_plane, namespace, "rec", "Autoscaled"))
     assert any("2 -> 5 members" in m and PLUGIN_NAME in m for m in messages), messages
     assert any("5 -> 2 members" in m for m in messages), messages
     print(

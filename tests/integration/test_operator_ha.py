@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +24,8 @@ from kubedirector_core.devcluster.cluster import ControlPlane
 from kubedirector_core.runtime.connection import load_configuration
 from kubedirector_core.runtime.kubeapi import KubeApi
 from kubedirector_core.runtime.leader import ElectionOptions, ElectionTiming, LeaderElector
+from kubedirector_core.testing.deploy import LEASE, lease_holder
+from kubedirector_core.testing.loopback import free_port, http_get
 from kubedirector_core.testing.operator import (
     OperatorProcess,
     apply,
@@ -42,7 +41,6 @@ from kubedirector_core.testing.operator import (
 pytestmark = pytest.mark.controlplane
 
 TIMING = ElectionTiming()
-LEASE = "kubedirector-operator"
 
 
 class Clock:
@@ -64,10 +62,6 @@ def lease(control_plane: ControlPlane, namespace: str) -> dict[str, Any]:
     found = control_plane.kubectl("get", "lease", LEASE, "-n", namespace, "-o", "json", check=False)
     spec: dict[str, Any] = json.loads(found.stdout)["spec"] if found.returncode == 0 else {}
     return spec
-
-
-def holder(control_plane: ControlPlane, namespace: str) -> str:
-    return str(lease(control_plane, namespace).get("holderIdentity") or "")
 
 
 def test_candidates_on_a_real_lease_never_both_hold_it(api: KubeApi, namespace: str) -> None:
@@ -112,12 +106,6 @@ def test_candidates_on_a_real_lease_never_both_hold_it(api: KubeApi, namespace: 
     assert spec["leaseTransitions"] == 2
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 class Replica:
     """One operator process with its identity, metrics and probe ports."""
 
@@ -140,22 +128,12 @@ class Replica:
             kubeconfig, [namespace], tmp_path / f"{name}.log", args, env={"POD_NAME": name}
         )
 
-    def get(self, port: int, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
-                return answer.status, answer.read().decode()
-        except urllib.error.HTTPError as refused:
-            with refused:
-                return refused.code, refused.read().decode()
-        except OSError:
-            return 0, ""
-
     def readiness(self) -> str:
-        status, body = self.get(self.probes, "/readyz")
+        status, body = http_get(self.probes, "/readyz")
         return body.strip() if status == 200 else ""
 
     def reconciles(self) -> float:
-        status, body = self.get(self.metrics, "/metrics")
+        status, body = http_get(self.metrics, "/metrics")
         assert status == 200
         return sum(
             float(line.rsplit(" ", 1)[1])
@@ -180,7 +158,7 @@ def test_one_of_two_operators_acts_and_the_other_takes_over_when_it_dies(
     try:
         for replica in replicas.values():
             replica.process.start()
-        first = str(wait_until("a leader", lambda: holder(control_plane, namespace), 120))
+        first = str(wait_until("a leader", lambda: lease_holder(control_plane, namespace), 120))
         leader, standby = replicas[first], next(r for n, r in replicas.items() if n != first)
         wait_until("the standby to report standby", lambda: standby.readiness() == "standby", 120)
         apply(control_plane, namespace, recorder_app(make_setup_package(tmp_path / "setup.tgz")))
@@ -192,7 +170,7 @@ def test_one_of_two_operators_acts_and_the_other_takes_over_when_it_dies(
         assert standby.reconciles() == 0
         assert leader.cluster_lines()
         assert standby.cluster_lines() == []
-        assert holder(control_plane, namespace) == leader.name
+        assert lease_holder(control_plane, namespace) == leader.name
 
         # SIGKILL the leader and resize meanwhile: the standby takes over and converges.
         killed_at = time.monotonic()
@@ -200,7 +178,7 @@ def test_one_of_two_operators_acts_and_the_other_takes_over_when_it_dies(
         apply(control_plane, namespace, recorder_cluster(3))
         wait_until(
             "the standby to take the Lease",
-            lambda: holder(control_plane, namespace) == standby.name,
+            lambda: lease_holder(control_plane, namespace) == standby.name,
             120,
             0.05,
         )
@@ -227,7 +205,7 @@ def test_one_of_two_operators_acts_and_the_other_takes_over_when_it_dies(
         stopped_at = time.monotonic()
         standby.process.stop()
         wait_until(
-            "the handover", lambda: holder(control_plane, namespace) == leader.name, 120, 0.05
+            "the handover", lambda: lease_holder(control_plane, namespace) == leader.name, 120, 0.05
         )
         handover = time.monotonic() - stopped_at
         print(f"handover after SIGTERM: {handover:.1f} s (the Lease is released on the way out)")

@@ -14,12 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import ssl
 import sys
 import threading
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -27,6 +24,7 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from kubedirector_core.devcluster.cluster import ControlPlane
+from kubedirector_core.testing.loopback import free_port, http_get
 from kubedirector_core.testing.operator import (
     OperatorProcess,
     apply,
@@ -40,12 +38,6 @@ from kubedirector_core.testing.operator import (
 )
 
 pytestmark = pytest.mark.controlplane
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 METRICS, PROBES = free_port(), free_port()
@@ -70,19 +62,8 @@ LISTED = (
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def get(port: int, path: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as refused:
-        with refused:
-            return refused.code, refused.read().decode()
-    except OSError:
-        return 0, ""
-
-
 def scrape() -> Samples:
-    status, text = get(METRICS, "/metrics")
+    status, text = http_get(METRICS, "/metrics")
     assert status == 200
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
@@ -164,8 +145,10 @@ def test_metrics_logs_and_probes_follow_a_cluster_created_and_resized(
     operator: OperatorProcess,
     tmp_path: Path,
 ) -> None:
-    wait_until("/readyz to answer ready", lambda: get(PROBES, "/readyz") == (200, "ready\n"), 120)
-    assert get(PROBES, "/healthz") == (200, "ok\n")
+    wait_until(
+        "/readyz to answer ready", lambda: http_get(PROBES, "/readyz") == (200, "ready\n"), 120
+    )
+    assert http_get(PROBES, "/healthz") == (200, "ok\n")
     before = scrape()
     assert value(before, "leader_election_master_status", name="kubedirector-operator") == 1
     assert total(before, "controller_runtime_reconcile_total") == 0
@@ -387,18 +370,18 @@ def test_a_stalled_watch_stream_fails_liveness_until_it_is_renewed(
     operator = OperatorProcess(kubeconfig, [namespace], tmp_path / "operator.log", args)
     operator.start()
     try:
-        wait_until("ready", lambda: get(probes, "/readyz") == (200, "ready\n"), 120)
+        wait_until("ready", lambda: http_get(probes, "/readyz") == (200, "ready\n"), 120)
         apply(control_plane, namespace, recorder_app(make_setup_package(tmp_path / "s.tgz")))
         apply(control_plane, namespace, recorder_cluster(2))
         wait_ready(control_plane, namespace)
-        assert get(probes, "/healthz") == (200, "ok\n")
+        assert http_get(probes, "/healthz") == (200, "ok\n")
 
         proxy.stalling = True
         wait_until("the StatefulSet watch to be stalled", lambda: proxy.stalled, 60)
         apply(control_plane, namespace, recorder_cluster(3))  # the operator applies the StatefulSet
 
         def failing() -> str | None:
-            status, body = get(probes, "/healthz")
+            status, body = http_get(probes, "/healthz")
             return body if status == 503 else None
 
         assert wait_until("liveness to fail", failing, 120) == (
@@ -406,7 +389,9 @@ def test_a_stalled_watch_stream_fails_liveness_until_it_is_renewed(
             "a write has not come back as an event within 10 s\n"
         )
         proxy.release()
-        wait_until("liveness to recover", lambda: get(probes, "/healthz") == (200, "ok\n"), 120)
+        wait_until(
+            "liveness to recover", lambda: http_get(probes, "/healthz") == (200, "ok\n"), 120
+        )
         assert len(members(wait_ready(control_plane, namespace))) == 3
     except BaseException:
         sys.stderr.write(f"\n----- operator log -----\n{operator.log()[-15000:]}")

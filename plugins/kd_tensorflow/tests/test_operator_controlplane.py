@@ -28,6 +28,7 @@ from kubedirector_core.testing.operator import (
     OperatorProcess,
     apply,
     condition,
+    event_messages,
     get_cluster,
     wait_ready,
     wait_until,
@@ -232,19 +233,7 @@ def wait_admitted(control_plane: ControlPlane, namespace: str, reason: str) -> d
 
 def gang_admitted_events(control_plane: ControlPlane, namespace: str) -> list[str]:
     """The messages of the cluster's ``GangAdmitted`` Events."""
-    events = json.loads(
-        control_plane.kubectl(
-            "get",
-            "events",
-            "-n",
-            namespace,
-            "-o",
-            "json",
-            "--field-selector",
-            f"involvedObject.name={CLUSTER},reason=GangAdmitted",
-        ).stdout
-    )["items"]
-    return [str(event["message"]) for event in events]
+    return event_messages(control_plane, namespace, CLUSTER, "GangAdmitted")
 
 
 def node_of(control_plane: ControlPlane, namespace: str, pod: str) -> str:

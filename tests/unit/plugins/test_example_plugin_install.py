@@ -10,21 +10,16 @@ planner (``kubedirector_core.plan.render_objects``) with the installed plugins.
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from kubedirector_core.testing.packaging import install_alone, run_probe
+
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "examples" / "kd-example-plugin"
 BUNDLED = {"hadoop": "kd_hadoop", "spark": "kd_spark", "tensorflow": "kd_tensorflow"}
-OURS = ("kubedirector", "kd_", "kd-", "__editable__")
 
 pytestmark = pytest.mark.slow
 
@@ -61,70 +56,16 @@ print(json.dumps({
 """
 
 
-def _build_wheel(source: Path, tmp: Path, wheels: Path) -> None:
-    """Build from a copy, so that nothing is written into the source tree."""
-    copy = tmp / "src" / source.name
-    ignore = shutil.ignore_patterns("*.egg-info", "build", "__pycache__", "tests")
-    shutil.copytree(source, copy, ignore=ignore)
-    if not (copy / "README.md").exists():  # the core's README may not be written yet
-        (copy / "README.md").write_text("kubedirector-core\n")
-    _pip("wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(wheels), str(copy))
-
-
-def _pip(*args: str) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-cache-dir", "-q", *args],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-
-
-def _dependencies_view(tmp: Path) -> Path:
-    """This interpreter's site-packages without kubedirector-core and the plugins."""
-    view = tmp / "deps"
-    view.mkdir()
-    site = Path(sysconfig.get_paths()["purelib"])
-    for entry in site.iterdir():
-        if not entry.name.lower().startswith(OURS) and not entry.name.endswith(".pth"):
-            (view / entry.name).symlink_to(entry)
-    return view
-
-
 @pytest.fixture(scope="module")
 def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A new venv holding wheels of the core, the example plugin and the three plugins."""
     pytest.importorskip("setuptools", minversion="77", reason="building needs setuptools>=77")
-    tmp = tmp_path_factory.mktemp("fresh-venv")
-    wheels = tmp / "wheels"
-    for source in [ROOT, EXAMPLE, *(ROOT / "plugins" / pkg for pkg in BUNDLED.values())]:
-        _build_wheel(source, tmp, wheels)
-    venv = tmp / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    site = subprocess.run(
-        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    (Path(site) / "kd_test_dependencies.pth").write_text(f"{_dependencies_view(tmp)}\n")
-    _pip("--python", str(python), "install", "--no-deps", "--no-index", *map(str, wheels.iterdir()))
-    return python
+    plugins = [EXAMPLE, *(ROOT / "plugins" / pkg for pkg in BUNDLED.values())]
+    return install_alone(plugins, tmp_path_factory.mktemp("fresh-venv"), ROOT)
 
 
 def _probe(python: Path, distro_id: str, **env: str) -> dict[str, Any]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("KD_")}
-    done = subprocess.run(
-        [python, "-c", PROBE, distro_id],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**clean, **env},
-        cwd=python.parent,
-    )
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    return run_probe(python, PROBE, distro_id, env=env)
 
 
 def test_example_plugin_changes_a_rendered_cluster_once_installed(fresh_venv: Path) -> None:
