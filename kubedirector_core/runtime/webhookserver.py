@@ -59,6 +59,33 @@ def ssl_context(cert_pem: bytes, key_pem: bytes) -> ssl.SSLContext:
     return context
 
 
+def json_patch(body: Mapping[str, Any], merge: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The JSON-patch operations that apply the merge patch ``merge`` to ``body``.
+
+    A key set to ``None`` is removed (when present); a mapping merged into a
+    mapping recurses; anything else is ``add``-ed where the key is missing and
+    ``replace``-d where it differs, as RFC 6902 requires (kopf before 1.44
+    answered ``replace`` for missing keys, which the API server refuses).
+    """
+    operations: list[dict[str, Any]] = []
+
+    def walk(base: Mapping[str, Any], changes: Mapping[str, Any], prefix: str) -> None:
+        for key, value in changes.items():
+            path = f"{prefix}/{str(key).replace('~', '~0').replace('/', '~1')}"
+            present = key in base
+            if value is None:
+                if present:
+                    operations.append({"op": "remove", "path": path})
+            elif isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
+                walk(base[key], value, path)
+            elif not present or base[key] != value:
+                op = "replace" if present else "add"
+                operations.append({"op": op, "path": path, "value": value})
+
+    walk(body, merge, "")
+    return operations
+
+
 async def review(handlers: Mapping[str, Handler], path: str, request: Any) -> dict[str, Any]:
     """Answer one AdmissionReview (a decoded JSON document) sent to ``path``.
 
@@ -104,7 +131,7 @@ async def review(handlers: Mapping[str, Handler], path: str, request: Any) -> di
     if warnings:
         response["warnings"] = warnings
     if response["allowed"] and patch:
-        operations = patch.as_json_patch(body or {})
+        operations = json_patch(body or {}, patch)
         if operations:
             response["patchType"] = "JSONPatch"
             response["patch"] = base64.b64encode(json.dumps(operations).encode()).decode()

@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from kubedirector_core.api import KubeDirectorApp
 from kubedirector_core.cli import main
 from kubedirector_core.runtime import admission
-from kubedirector_core.runtime.webhookserver import AdmissionServer, review, ssl_context
+from kubedirector_core.runtime.webhookserver import AdmissionServer, json_patch, review, ssl_context
 from kubedirector_core.runtime.webhooktls import Material, rotate
 from kubedirector_core.testing.operator import recorder_app, recorder_cluster
 from kubedirector_core.validation import StorageFacts
@@ -190,3 +190,17 @@ def test_webhook_flags_are_checked_naming_the_flag(args: list[str], complaint: s
     result = CliRunner().invoke(main, ["run", *args])
     assert result.exit_code == 2, result.output
     assert complaint in " ".join(result.output.split())
+
+
+def test_a_merge_patch_becomes_json_patch_operations_the_api_server_accepts() -> None:
+    body = {"spec": {"app": "x", "roles": [], "old": 1, "a/b": {"k": 1}}, "metadata": {}}
+    merge = {"spec": {"serviceType": "NodePort", "app": "x", "old": None, "a/b": {"k": 2}}}
+
+    operations = json_patch(body, merge)
+
+    assert operations == [
+        {"op": "add", "path": "/spec/serviceType", "value": "NodePort"},
+        {"op": "remove", "path": "/spec/old"},
+        {"op": "replace", "path": "/spec/a~1b/k", "value": 2},
+    ]
+    assert json_patch(body, {"spec": {"gone": None}}) == []
