@@ -657,6 +657,17 @@ class NodeDownRecord(WireModel):
         default=None,
         description="When the member was configured again after a replacement (RFC 3339). " + OURS,
     )
+    volume_recreated: StrictBool | None = Field(
+        default=None,
+        description="The member's volume claim was deleted with its pod: its volume could "
+        "be used only on the failed node, so the member started afresh on a new one. " + OURS,
+    )
+    volume_reason: StrictStr | None = Field(
+        default=None, description="Why the volume could not follow the member. " + OURS
+    )
+    recreated_claims: list[StrictStr] | None = Field(
+        default=None, description="The volume claims deleted with the member's pod. " + OURS
+    )
 
 
 class AutoscaleRecommendation(WireModel):

@@ -47,6 +47,7 @@ from kubedirector_core.plan.autoscale import effective_cluster, plan_autoscale
 from kubedirector_core.plan.gang import plan_gang
 from kubedirector_core.plan.model import (
     ActionKind,
+    ClaimDeletion,
     MemberAction,
     ObjectRef,
     Observed,
@@ -89,6 +90,7 @@ class _Work:
     actions: list[MemberAction] = field(default_factory=list)
     deletions: list[ObjectRef] = field(default_factory=list)
     pod_deletions: list[PodDeletion] = field(default_factory=list)
+    claim_deletions: list[ClaimDeletion] = field(default_factory=list)
     failures: list[PluginFailure] = field(default_factory=list)
     #: Per role: why a resize does not go ahead (reason, message), for conditions.
     resize_holds: dict[str, tuple[str, str]] = field(default_factory=dict)
@@ -142,6 +144,7 @@ def plan_cluster(observed: Observed, hooks: Hooks) -> Plan:
         requeue_after=work.requeue_after,
         ungate=admission.ungate,
         pod_deletions=tuple(work.pod_deletions),
+        claim_deletions=tuple(work.claim_deletions),
     )
 
 
@@ -352,6 +355,7 @@ class _Planner:
         """Members on failed nodes: the policy's decision, carried out (see ``nodedown``)."""
         outcome = plan_node_down(self.observed, self.app, self.hooks, self.status, self._member)
         self.work.pod_deletions += outcome.deletions
+        self.work.claim_deletions += outcome.claim_deletions
         self.work.events += outcome.events
         for error in outcome.failures:
             self.work.fail(error)

@@ -107,6 +107,21 @@ class ObservedNode:
 
 
 @dataclass(frozen=True)
+class PinnedClaim:
+    """A member's volume claim bound to a volume that only one node can reach.
+
+    ``node`` is the only node the claim's PersistentVolume's required
+    ``nodeAffinity`` allows (a local volume): the data cannot follow ``pod``
+    to another node.
+    """
+
+    pod: str
+    uid: str
+    volume: str
+    node: str
+
+
+@dataclass(frozen=True)
 class Observed:
     """Everything the planner may look at for one reconcile of one cluster.
 
@@ -144,6 +159,11 @@ class Observed:
     #: Why a role's metrics could not be read, by role id, for people (e.g. ``GET
     #: http://127.0.0.1:9/api/v1/query: connection refused``); such a role keeps its size.
     metric_errors: Mapping[str, str] = field(default_factory=dict)
+    #: Claims of members on a gone or out-of-service node whose volume is pinned to that
+    #: node (a node-local PersistentVolume), by claim name; see ``plan/nodedown``. The
+    #: runtime reads a claim's volume only for such members, and leaves a claim out when
+    #: it could not (e.g. not allowed): such a claim is kept.
+    pinned_claims: Mapping[str, PinnedClaim] = field(default_factory=dict)
 
 
 class ActionKind(StrEnum):
@@ -231,6 +251,23 @@ class PodDeletion:
 
 
 @dataclass(frozen=True)
+class ClaimDeletion:
+    """A member's volume claim to delete so that its StatefulSet creates a fresh one.
+
+    Planned only with the deletion of ``pod`` on a gone or out-of-service
+    node, for a claim whose volume cannot follow the pod (see
+    ``plan/nodedown``). Delete only the claim with this ``uid`` (a delete
+    precondition), and before the pod: the StatefulSet then creates a new
+    claim for the new pod instead of reusing this one.
+    """
+
+    claim: str
+    uid: str
+    pod: str
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Plan:
     """What should exist and what should happen next, for one cluster."""
 
@@ -247,3 +284,5 @@ class Plan:
     ungate: tuple[str, ...] = ()
     #: Pods to delete (node-down replacement, role or cluster restart).
     pod_deletions: tuple[PodDeletion, ...] = ()
+    #: Volume claims to delete before ``pod_deletions`` (a member whose volume cannot follow).
+    claim_deletions: tuple[ClaimDeletion, ...] = ()

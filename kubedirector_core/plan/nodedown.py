@@ -9,7 +9,7 @@ asked on every reconcile until its decision is carried out:
 * ``wait``: nothing happens; asked again after ``retry_after_seconds``;
 * ``replace-member``: the member's pod is deleted (``Plan.pod_deletions``),
   so the StatefulSet re-creates it on a healthy node with the same name and
-  volume claim;
+  volume claim -- unless that claim's volume cannot follow (below);
 * ``restart-role`` / ``restart-cluster``: every pod of the role / cluster is
   deleted the same way.
 
@@ -24,6 +24,20 @@ deleted or out-of-service node). While that lasts, the record's ``waitingFor``
 and a Warning Event ``NodeDownBlocked`` tell a person to delete the Node or
 taint it out-of-service; the deletion is then forced. Pods on healthy nodes
 (a restart) are always deleted gracefully: that completes.
+
+A claim whose volume cannot follow the pod -- its PersistentVolume's
+required ``nodeAffinity`` allows only the failed node, as a local volume's
+does (:func:`pinned_node`, reported by the runtime in
+``Observed.pinned_claims``) -- would keep the new pod Pending for ever. When
+such a member's pod is deleted forcibly because its node is gone or carries
+the :data:`OUT_OF_SERVICE_TAINT`, the claim is deleted with it, first
+(``Plan.claim_deletions``, with a uid precondition): the StatefulSet then
+creates a fresh claim, bound to a volume of a healthy node, and the member is
+set up afresh on its empty volume. The record says so (``volumeRecreated``,
+``volumeReason``, ``recreatedClaims``) and so does a Warning Event
+:data:`VOLUME_RECREATED_REASON`. A claim whose volume can follow is never
+deleted, nor any claim of a member whose node is only NotReady or
+unreachable (it may come back with the data), even when the policy forces.
 
 Progress lives in the status's ``nodeDown`` records (one per member, keyed by
 the uid of the pod found on the failed node, with the decision's ``force``),
@@ -44,7 +58,7 @@ from the record's ``detectedAt``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -55,9 +69,11 @@ from kubedirector_core.hooktypes import Member, NodeDown, NodeDownAction, NodePr
 from kubedirector_core.plan import members as rec
 from kubedirector_core.plan import states
 from kubedirector_core.plan.model import (
+    ClaimDeletion,
     Observed,
     ObservedNode,
     ObservedPod,
+    PinnedClaim,
     PlannedEvent,
     PodDeletion,
 )
@@ -78,6 +94,10 @@ WAITING, REPLACING, RECOVERING, DONE = "waiting", "replacing", "recovering", "do
 OUT_OF_SERVICE_TAINT: Final = "node.kubernetes.io/out-of-service"
 #: The Warning Event of a replacement waiting for its node to be confirmed gone.
 BLOCKED_REASON: Final = "NodeDownBlocked"
+#: The Warning Event of a member whose volume is recreated on another node.
+VOLUME_RECREATED_REASON: Final = "NodeDownVolumeRecreated"
+#: The node label a local volume's ``nodeAffinity`` names its node by.
+HOSTNAME_LABEL: Final = "kubernetes.io/hostname"
 
 
 @dataclass
@@ -85,6 +105,7 @@ class NodeDownOutcome:
     """What node-down handling adds to a plan."""
 
     deletions: list[PodDeletion] = field(default_factory=list)
+    claim_deletions: list[ClaimDeletion] = field(default_factory=list)
     events: list[PlannedEvent] = field(default_factory=list)
     failures: list[PluginError] = field(default_factory=list)
     #: Members replaced and configured again: (role id, member record), to announce.
@@ -134,6 +155,53 @@ def may_force(observed: Observed, pod: ObservedPod, *, opted_in: bool) -> bool:
     if trouble[0] is NodeProblem.GONE:
         return True
     return opted_in or out_of_service(observed.nodes.get(str(pod.node_name)))
+
+
+def volume_may_be_recreated(observed: Observed, pod: ObservedPod) -> bool:
+    """Whether ``pod``'s claims pinned to its node may be deleted with it.
+
+    True only when its node is gone or carries the :data:`OUT_OF_SERVICE_TAINT`:
+    a node that is merely NotReady or unreachable may come back with the data.
+    The runtime reads volumes (``Observed.pinned_claims``) only for such pods.
+    """
+    trouble = problem_of(observed, pod)
+    if trouble is None:
+        return False
+    return trouble[0] is NodeProblem.GONE or out_of_service(observed.nodes.get(str(pod.node_name)))
+
+
+def pinned_node(volume: Mapping[str, Any]) -> str | None:
+    """The only node a PersistentVolume (wire form) can be used on, or None.
+
+    A volume is pinned when every term of its required ``nodeAffinity``
+    selects one and the same node by name: a ``kubernetes.io/hostname In
+    [node]`` expression or a ``metadata.name In [node]`` field (a local
+    volume's shape). A volume with no required affinity, or one that allows
+    several nodes or a zone, can follow a pod and is not pinned.
+    """
+    spec = volume.get("spec") or {}
+    required = (spec.get("nodeAffinity") or {}).get("required") or {}
+    terms = required.get("nodeSelectorTerms") or []
+    nodes = {_term_node(term) for term in terms}
+    if len(nodes) != 1:
+        return None
+    return nodes.pop()
+
+
+def _term_node(term: Mapping[str, Any]) -> str | None:
+    """The one node a node selector term selects by name, or None when it is not that."""
+    named: set[str] = set()
+    selectors = [(HOSTNAME_LABEL, e) for e in term.get("matchExpressions") or []] + [
+        ("metadata.name", f) for f in term.get("matchFields") or []
+    ]
+    for key, selector in selectors:
+        if selector.get("key") != key or selector.get("operator") != "In":
+            continue
+        values = set(selector.get("values") or [])
+        named = values if not named else named & values
+        if len(named) != 1:
+            return None
+    return named.pop() if len(named) == 1 else None
 
 
 def waiting_for(nodes: list[str]) -> str:
@@ -314,6 +382,8 @@ def _follow(
         force = may_force(observed, old, opted_in=opted_in)
         if not old.deleting or force:
             reason = str(record.get("reason") or "")
+            if force:
+                _recreate_volumes(observed, old, record, outcome)
             outcome.deletions.append(
                 PodDeletion(pod=old.name, uid=old.uid, force=force, reason=reason)
             )
@@ -337,6 +407,43 @@ def _follow(
         outcome.requeue(REPLACE_RECHECK_SECONDS)
 
 
+def _recreate_volumes(
+    observed: Observed, old: ObservedPod, record: dict[str, Any], outcome: NodeDownOutcome
+) -> None:
+    """Delete ``old``'s claims pinned to its gone or out-of-service node; say so once."""
+    if not volume_may_be_recreated(observed, old):
+        return
+    pinned: list[tuple[str, PinnedClaim]] = sorted(
+        (name, claim)
+        for name, claim in observed.pinned_claims.items()
+        if claim.pod == old.name and claim.node == old.node_name
+    )
+    if not pinned:
+        return
+    why = "; ".join(
+        f"claim {name} is bound to volume {claim.volume}, which only node {claim.node} can reach"
+        for name, claim in pinned
+    )
+    for name, claim in pinned:
+        outcome.claim_deletions.append(
+            ClaimDeletion(claim=name, uid=claim.uid, pod=old.name, reason=why)
+        )
+    recorded = set(record.get("recreatedClaims") or ())
+    if {name for name, _ in pinned} <= recorded:
+        return
+    record["volumeRecreated"] = True
+    record["volumeReason"] = why
+    record["recreatedClaims"] = sorted(recorded | {name for name, _ in pinned})
+    outcome.events.append(
+        PlannedEvent(
+            "Warning",
+            VOLUME_RECREATED_REASON,
+            f"member {old.name}: {why}; deleting the claim, so that the member starts afresh "
+            "with a new volume on a healthy node",
+        )
+    )
+
+
 def _prune(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     finished = [r for r in records if r.get("phase") == DONE]
     active = [r for r in records if r.get("phase") != DONE]
@@ -354,11 +461,15 @@ def _parse(text: str) -> datetime:
 
 __all__ = [
     "FIELD",
+    "HOSTNAME_LABEL",
     "OUT_OF_SERVICE_TAINT",
+    "VOLUME_RECREATED_REASON",
     "NodeDownOutcome",
     "may_force",
     "out_of_service",
+    "pinned_node",
     "plan_node_down",
     "problem_of",
+    "volume_may_be_recreated",
     "waiting_for",
 ]

@@ -10,6 +10,7 @@
 ``drift``        whether a desired object must be applied (nothing written when nothing changed)
 ``statuspatch``  the status merge patch, and the runtime's own conditions
 ``podexec``      exec in a member's container
+``pinnedclaims`` which claims of members on gone nodes are pinned to that node (node-local PVs)
 ``admission``     the admission webhooks' handlers; ``webhook``: their options, configurations
                  and TLS Secret; ``webhookserver``: the HTTPS server every replica runs;
                  ``webhooktls``: the self-managed CA and serving certificate, rotated

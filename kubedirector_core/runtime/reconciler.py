@@ -21,6 +21,7 @@ exception that stops the worker.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import logging
 import socket
 import threading
@@ -38,6 +39,7 @@ from kubedirector_core.errors import PluginError
 from kubedirector_core.plan.model import (
     GANG_GATE,
     ActionOutcome,
+    ClaimDeletion,
     Manifest,
     MemberAction,
     Observed,
@@ -59,8 +61,10 @@ from kubedirector_core.runtime.objects import (
     FINALIZER,
     KUBEDIRECTOR_CLUSTER,
     POD,
+    PVC,
     ref_of,
 )
+from kubedirector_core.runtime.pinnedclaims import pinned_claims
 from kubedirector_core.runtime.podexec import ExecError, exec_in_pod
 from kubedirector_core.runtime.statuspatch import has_condition, merge_patch, with_condition
 
@@ -294,6 +298,9 @@ class Reconciler:
             metrics=scaling_metrics.metrics,
             metric_errors=scaling_metrics.errors,
         )
+        pinned = pinned_claims(self.api, snapshot.key[0], observed, snapshot.children)
+        if pinned:
+            observed = dataclasses.replace(observed, pinned_claims=pinned)
         try:
             plan = self.planner.plan_cluster(observed, self.hooks)
         except PluginError as error:
@@ -327,7 +334,12 @@ class Reconciler:
                 failures.append(f"deleting {ref.kind} {ref.name}: {error}")
             self.memory.forget(ref)
         failures += self._ungate(snapshot, plan.ungate)
-        failures += self._delete_pods(snapshot, plan.pod_deletions)
+        claim_failures = self._delete_claims(snapshot, plan.claim_deletions)
+        failures += claim_failures.values()
+        # A pod whose claim could not be deleted stays: its new pod would reuse the claim.
+        failures += self._delete_pods(
+            snapshot, tuple(d for d in plan.pod_deletions if d.pod not in claim_failures)
+        )
 
         now = self.clock()
         status: Mapping[str, Any] = _without_runtime_conditions(plan.status)
@@ -407,6 +419,31 @@ class Reconciler:
             except ApiError as error:
                 if error.status != 404:
                     failures.append(f"ungating Pod {name}: {error}")
+        return failures
+
+    def _delete_claims(
+        self, snapshot: Snapshot, deletions: tuple[ClaimDeletion, ...]
+    ) -> dict[str, str]:
+        """Delete each claim (uid precondition); return the failures by the claim's pod."""
+        failures: dict[str, str] = {}
+        for deletion in deletions:
+            log.info("deleting claim %s/%s: %s", snapshot.key[0], deletion.claim, deletion.reason)
+            try:
+                self.api.request(
+                    "DELETE",
+                    PVC.object_path(deletion.claim, snapshot.key[0]),
+                    body={
+                        "kind": "DeleteOptions",
+                        "apiVersion": "v1",
+                        "preconditions": {"uid": deletion.uid},
+                    },
+                    retry_conflicts=False,
+                )
+            except ApiError as error:
+                if error.status not in (404, 409):
+                    failures[deletion.pod] = (
+                        f"deleting PersistentVolumeClaim {deletion.claim}: {error}"
+                    )
         return failures
 
     def _delete_pods(self, snapshot: Snapshot, deletions: tuple[PodDeletion, ...]) -> list[str]:

@@ -67,6 +67,7 @@ CLUSTER_WIDE: frozenset[tuple[str, str, str, str]] = frozenset(
         ("", "events", "create", "*"),
         ("", "nodes", "list", "*"),
         ("", "nodes", "watch", "*"),
+        ("", "persistentvolumes", "get", "*"),
         ("storage.k8s.io", "storageclasses", "list", "*"),
         ("storage.k8s.io", "storageclasses", "watch", "*"),
         ("metrics.k8s.io", "pods", "list", "*"),

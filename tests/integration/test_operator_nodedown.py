@@ -19,6 +19,12 @@ A node fails in one of two ways:
   ``node.kubernetes.io/out-of-service``); until then the member waits and the
   status and a ``NodeDownBlocked`` Event say what to do.
 
+A member whose claim is bound to a local volume (a PersistentVolume whose
+``nodeAffinity`` names only its node) cannot take its volume along: when its
+node is deleted, the claim is deleted with the pod and the member comes back
+on another node with a fresh claim, bound to a local volume there, and is set
+up afresh (``local_volumes``: static volumes of a no-provisioner class).
+
 Setting a node's Ready condition to False by hand cannot be had under KWOK:
 its node-initialize stage resets any node that is not Ready at once.
 """
@@ -30,21 +36,36 @@ import json
 import textwrap
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from kubernetes import client
 
+from kubedirector_core.api import KubeDirectorCluster
 from kubedirector_core.cli import main
 from kubedirector_core.devcluster.cluster import ControlPlane
 from kubedirector_core.devcluster.kwok import NodeSpec
+from kubedirector_core.plan.model import (
+    Manifest,
+    ObjectRef,
+    Observed,
+    ObservedNode,
+    ObservedPod,
+    PinnedClaim,
+)
+from kubedirector_core.runtime.connection import load_configuration
+from kubedirector_core.runtime.kubeapi import KubeApi
+from kubedirector_core.runtime.pinnedclaims import pinned_claims
 from kubedirector_core.testing.operator import (
     OperatorProcess,
     PersistedVolumes,
     apply,
     fqdns_in,
     get_cluster,
+    grant_operator,
     make_setup_package,
     members,
     recorded_calls,
@@ -552,3 +573,234 @@ def test_wait_policy_replaces_nothing(
         "the node-down record dropped", lambda: not node_down_records(control_plane, namespace)
     )
     assert [m["state"] for m in members(cluster)] == ["configured", "configured"]
+
+
+#: Static local volumes the ``local_volumes`` fixture makes on each pool node.
+LOCAL_VOLUMES_PER_NODE = 2
+
+
+@pytest.fixture
+def local_volumes(control_plane: ControlPlane, namespace: str, pool: list[str]) -> Iterator[str]:
+    """A no-provisioner StorageClass of this test's own and local volumes pinned to each node.
+
+    Returns the class's name. Like ``pool``, request it before ``operator``.
+    """
+    storage_class = f"{namespace}-local"
+    apply(
+        control_plane,
+        namespace,
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": storage_class},
+            "provisioner": "kubernetes.io/no-provisioner",
+            "volumeBindingMode": "WaitForFirstConsumer",
+            "reclaimPolicy": "Retain",
+        },
+    )
+    volumes = []
+    for node in pool:
+        for index in range(LOCAL_VOLUMES_PER_NODE):
+            name = f"{node}-v{index}"
+            volumes.append(name)
+            apply(control_plane, namespace, local_volume(name, node, storage_class))
+    try:
+        yield storage_class
+    finally:
+        control_plane.kubectl("delete", "pv", *volumes, "--wait=false", check=False)
+        control_plane.kubectl("delete", "storageclass", storage_class, "--wait=false", check=False)
+
+
+def local_volume(name: str, node: str, storage_class: str) -> dict[str, Any]:
+    """A static local PersistentVolume usable only on ``node``."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": name},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "storageClassName": storage_class,
+            "local": {"path": f"/mnt/disks/{name}"},
+            "nodeAffinity": {
+                "required": {
+                    "nodeSelectorTerms": [
+                        {
+                            "matchExpressions": [
+                                {
+                                    "key": "kubernetes.io/hostname",
+                                    "operator": "In",
+                                    "values": [node],
+                                }
+                            ]
+                        }
+                    ]
+                }
+            },
+        },
+    }
+
+
+def volume_phase(control_plane: ControlPlane, volume: str) -> str:
+    result = control_plane.kubectl("get", "pv", volume, "-o", "jsonpath={.status.phase}")
+    return result.stdout.strip()
+
+
+def test_a_member_whose_local_volume_cannot_follow_gets_a_fresh_one(
+    control_plane: ControlPlane,
+    namespace: str,
+    pool: list[str],
+    local_volumes: str,
+    operator: OperatorProcess,
+    tmp_path: Path,
+) -> None:
+    apply(control_plane, namespace, recorder_app(make_setup_package(tmp_path / "setup.tgz")))
+    cluster_document = pooled_cluster(namespace, 2)
+    cluster_document["spec"]["roles"][0]["storage"]["storageClassName"] = local_volumes
+    apply(control_plane, namespace, cluster_document)
+    cluster = wait_ready(control_plane, namespace, timeout=120)
+    victim, healthy = [m["pod"] for m in members(cluster)]
+    before = {pod: pod_info(control_plane, namespace, pod) or {} for pod in (victim, healthy)}
+    bad_node = before[victim]["node"]
+    volumes = volumes_of(control_plane, namespace)
+    [victim_claim] = before[victim]["claims"]
+    [healthy_claim] = before[healthy]["claims"]
+    old_uid, _, old_volume = volumes[victim_claim]
+    assert old_volume.startswith(f"{bad_node}-v")  # bound to a local volume of its node
+    for pod in (victim, healthy):
+        data = control_plane.pod_dir(namespace, pod) / "data"
+        data.mkdir(exist_ok=True)
+        (data / "owner.txt").write_text(f"{pod}'s data\n")
+    healthy_volume = tree_digest(control_plane.pod_dir(namespace, healthy) / "data")
+    victim_fqdn = fqdn_of(control_plane, namespace, healthy, victim)
+    calls_before = len(recorded_calls(control_plane.pod_dir(namespace, healthy)))
+
+    fail_node(control_plane, "deleted", bad_node)
+    back = wait_until(
+        f"{victim} recreated on a healthy node with a fresh volume",
+        lambda: replaced(control_plane, namespace, victim, before[victim]),
+        timeout=120,
+    )
+    assert isinstance(back, dict)
+    cluster = wait_ready(control_plane, namespace, timeout=120)
+    assert back["node"] in pool
+    assert back["node"] != bad_node
+
+    # A new claim, bound to a local volume of the node the member now runs on.
+    now = volumes_of(control_plane, namespace)
+    assert back["claims"] == [victim_claim]
+    new_uid, phase, new_volume = now[victim_claim]
+    assert new_uid != old_uid
+    assert phase == "Bound"
+    assert new_volume.startswith(f"{back['node']}-v")
+    assert volume_phase(control_plane, old_volume) == "Released"  # kept, for a person
+    # The other member, its claim and its volume were left alone.
+    assert now[healthy_claim] == volumes[healthy_claim]
+    assert (pod_info(control_plane, namespace, healthy) or {}).get("uid") == before[healthy]["uid"]
+    assert tree_digest(control_plane.pod_dir(namespace, healthy) / "data") == healthy_volume
+
+    # Set up afresh on its empty volume, and announced to the other member.
+    victim_dir = control_plane.pod_dir(namespace, victim)
+    assert not (victim_dir / "data" / "owner.txt").exists()
+    configured = [c for c in recorded_calls(victim_dir) if c.startswith("--configure")]
+    assert len(configured) == 1
+    assert [m["state"] for m in members(cluster)] == ["configured", "configured"]
+    wait_until(
+        f"{healthy} notified with --addnodes {victim_fqdn}",
+        lambda: told_about(control_plane, namespace, healthy, victim_fqdn, calls_before),
+        timeout=60,
+    )
+
+    record = record_of(control_plane, namespace, victim)
+    assert (record["decision"], record["problem"], record["phase"]) == (
+        "replace-member",
+        "gone",
+        "done",
+    )
+    assert record["volumeRecreated"] is True
+    assert record["recreatedClaims"] == [victim_claim]
+    assert f"volume {old_volume}, which only node {bad_node} can reach" in record["volumeReason"]
+    assert "volumeRecreated" not in record_of(control_plane, namespace, healthy)
+    told = [
+        e["message"]
+        for e in warning_events(control_plane, namespace, "rec")
+        if e["reason"] == "NodeDownVolumeRecreated"
+    ]
+    assert any(victim_claim in message and victim in message for message in told)
+
+
+class CountingApi(KubeApi):
+    """The real client, remembering each request's method and path."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        super().__init__(client.ApiClient(load_configuration(kubeconfig)))
+        self.requests: list[str] = []
+
+    def request(self, method: str, path: str, **options: Any) -> Any:
+        self.requests.append(f"{method} {path}")
+        return super().request(method, path, **options)
+
+
+def test_volumes_are_read_only_for_members_on_gone_nodes_and_a_refusal_keeps_the_claim(
+    control_plane: ControlPlane, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    gone, healthy = f"{namespace}-gone", f"{namespace}-up"
+    volumes = {f"{namespace}-on-gone": gone, f"{namespace}-on-up": healthy}
+    for name, node in volumes.items():
+        apply(control_plane, namespace, local_volume(name, node, f"{namespace}-local"))
+    try:
+        pods = {
+            f"rec-worker-{i}": ObservedPod(
+                name=f"rec-worker-{i}",
+                role_id="worker",
+                uid=f"pod-{i}",
+                node_name=node,
+                phase="Running",
+                ready=True,
+                container_id=f"c{i}",
+                ip=None,
+            )
+            for i, node in enumerate((gone, healthy))
+        }
+        children: dict[ObjectRef, Manifest] = {
+            ObjectRef("apps/v1", "StatefulSet", "rec-worker", namespace): {
+                "spec": {"volumeClaimTemplates": [{"metadata": {"name": "p"}}]}
+            },
+            **{
+                ObjectRef("v1", "PersistentVolumeClaim", f"p-rec-worker-{i}", namespace): {
+                    "metadata": {"uid": f"claim-{i}"},
+                    "spec": {"volumeName": volume},
+                }
+                for i, volume in enumerate(volumes)
+            },
+        }
+        cluster = recorder_cluster(2, storage=True)
+        cluster["metadata"]["namespace"] = namespace
+        observed = Observed(
+            cluster=KubeDirectorCluster.from_wire(cluster),
+            app=None,
+            now=datetime.now(UTC),
+            pods=pods,
+            nodes={healthy: ObservedNode(name=healthy, ready=True, unreachable=False)},
+            nodes_known=True,
+        )
+        allowed = CountingApi(grant_operator(control_plane))
+        on_gone = f"{namespace}-on-gone"
+        assert pinned_claims(allowed, namespace, observed, children) == {
+            "p-rec-worker-0": PinnedClaim(
+                pod="rec-worker-0", uid="claim-0", volume=on_gone, node=gone
+            )
+        }
+        # One GET, of the volume of the member on the gone node only.
+        assert allowed.requests == [f"GET /api/v1/persistentvolumes/{on_gone}"]
+
+        # An account that may not read volumes keeps every claim, and says why.
+        refused = CountingApi(control_plane.kubeconfig_for(f"{namespace}-no-volumes"))
+        assert pinned_claims(refused, namespace, observed, children) == {}
+        [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert f"keeping claim {namespace}/p-rec-worker-0" in warning
+        assert "403" in warning
+        assert "grant get on persistentvolumes" in warning
+    finally:
+        control_plane.kubectl("delete", "pv", *volumes, "--wait=false", check=False)

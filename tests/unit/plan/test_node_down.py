@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -9,9 +11,14 @@ import pytest
 
 from kubedirector_core import NodeDown, NodeDownAction, NodeDownDecision, NodeProblem, hookimpl
 from kubedirector_core.api import KubeDirectorApp
-from kubedirector_core.plan import ActionKind, ObservedNode, Plan
-from kubedirector_core.plan.model import Taint
-from kubedirector_core.plan.nodedown import OUT_OF_SERVICE_TAINT, may_force
+from kubedirector_core.plan import ActionKind, Observed, ObservedNode, Plan
+from kubedirector_core.plan.model import PinnedClaim, Taint
+from kubedirector_core.plan.nodedown import (
+    OUT_OF_SERVICE_TAINT,
+    VOLUME_RECREATED_REASON,
+    may_force,
+    pinned_node,
+)
 
 from .conftest import cluster_wire, isolated_hooks
 from .simulate import Sim
@@ -379,3 +386,184 @@ def test_an_operator_dying_around_the_deletion_still_follows_the_member_back(
     ]
     assert told  # the others heard it is back, each once
     assert len(told) == len(set(told))
+
+
+# -- volumes that cannot follow the member ----------------------------------------------
+
+
+@dataclass
+class LocalVolumeSim(Sim):
+    """Members' claims bound to local volumes: each pinned to the node its pod first ran on.
+
+    The runtime reports a claim in ``Observed.pinned_claims`` only for a member
+    on a gone or out-of-service node; deleting a claim gives the member a fresh,
+    empty volume (its done keys are lost) on whichever node its new pod lands.
+    """
+
+    #: pod -> (claim uid, node its volume is pinned to)
+    volumes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    claims_deleted: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def observed(self) -> Observed:
+        observed = super().observed()
+        pinned = {
+            f"p-{pod.name}": PinnedClaim(pod=pod.name, uid=uid, volume=f"pv-{uid}", node=node)
+            for pod in observed.pods.values()
+            if (volume := self.volumes.get(pod.name)) is not None
+            for uid, node in [volume]
+            if pod.node_name == node and (node not in self.nodes or node == "node-oos")
+        }
+        return dataclasses.replace(observed, pinned_claims=pinned)
+
+    def _apply(self, plan: Plan) -> None:
+        for deletion in plan.claim_deletions:
+            if self.volumes.get(deletion.pod, ("",))[0] != deletion.uid:
+                continue
+            self.claims_deleted.append((deletion.claim, deletion.uid, deletion.pod))
+            self.volumes[deletion.pod] = (f"{deletion.uid}-new", "node-1")
+            self.done.pop(deletion.pod, None)  # a new, empty volume
+        super()._apply(plan)
+
+
+def _local_sim(app: KubeDirectorApp, *plugins: tuple[str, object]) -> LocalVolumeSim:
+    document = cluster_wire()
+    document["spec"]["nodeDownGraceSeconds"] = 60
+    sim = LocalVolumeSim(app=app, cluster=document, hooks=isolated_hooks(*plugins), persistent=True)
+    sim.nodes = {"node-1": _node("node-1", sim=sim), "node-2": _node("node-2", sim=sim)}
+    sim.nodes_known = True
+    sim.converge()
+    return sim
+
+
+def _configured(sim: Sim, pod: str) -> int:
+    return len([c for c in sim.calls_of(ActionKind.CONFIGURE) if c.member == pod])
+
+
+def test_a_volume_pinned_to_a_deleted_node_is_recreated_with_the_member(
+    app: KubeDirectorApp,
+) -> None:
+    sim = _local_sim(app)
+    lost, other = _worker(sim, 0), _worker(sim, 1)
+    sim.volumes = {lost: ("claim-a", "node-gone"), other: ("claim-b", "node-1")}
+    sim.move(lost, "node-gone")
+    configured = _configured(sim, lost)
+    decided, plan = _replace(sim)
+    assert decided.claim_deletions == ()  # decided first, like the pod
+    [claim] = plan.claim_deletions
+    assert (claim.claim, claim.uid, claim.pod) == (f"p-{lost}", "claim-a", lost)
+    assert [(d.pod, d.force) for d in plan.pod_deletions] == [(lost, True)]
+    [record] = _records(sim)
+    assert record["volumeRecreated"] is True
+    assert record["recreatedClaims"] == [f"p-{lost}"]
+    assert "which only node node-gone can reach" in record["volumeReason"]
+    [told] = _events(plan, VOLUME_RECREATED_REASON)
+    assert told.startswith(f"member {lost}: claim p-{lost} is bound to volume pv-claim-a")
+    sim.converge()
+    assert sim.pods[lost].node_name == "node-1"
+    assert _records(sim)[0]["phase"] == "done"
+    assert _configured(sim, lost) == configured + 1  # set up afresh on the empty volume
+    assert sim.claims_deleted == [(f"p-{lost}", "claim-a", lost)]  # once; the other's kept
+    assert sum(len(p.claim_deletions) for p in sim.plans) == 1
+
+
+def test_an_out_of_service_node_lets_a_pinned_volume_be_recreated(app: KubeDirectorApp) -> None:
+    sim = _local_sim(app)
+    lost = _worker(sim, 1)
+    sim.volumes = {lost: ("claim-a", "node-oos")}
+    sim.move(lost, "node-oos")
+    sim.nodes["node-oos"] = _unreachable("node-oos", sim=sim, down_for=61)
+    _, plan = _replace(sim)
+    assert plan.claim_deletions == ()  # unreachable only: it may come back with the data
+    assert [(d.pod, d.force) for d in plan.pod_deletions] == [(lost, False)]
+    sim.nodes["node-oos"] = _unreachable("node-oos", sim=sim, down_for=70, taints=(OUT_OF_SERVICE,))
+    plan = sim.step()
+    assert [c.claim for c in plan.claim_deletions] == [f"p-{lost}"]
+    assert [(d.pod, d.force) for d in plan.pod_deletions] == [(lost, True)]
+    sim.converge()
+    assert _records(sim)[0]["volumeRecreated"] is True
+
+
+def test_a_volume_that_can_follow_is_kept(app: KubeDirectorApp) -> None:
+    sim = _local_sim(app)
+    lost = _worker(sim, 0)
+    sim.volumes = {lost: ("claim-a", "node-elsewhere")}  # not pinned to the failed node
+    sim.move(lost, "node-gone")
+    configured = _configured(sim, lost)
+    _, plan = _replace(sim)
+    assert plan.claim_deletions == ()
+    assert [d.pod for d in plan.pod_deletions] == [lost]
+    sim.converge()
+    assert sim.claims_deleted == []
+    assert "volumeRecreated" not in _records(sim)[0]
+    assert _configured(sim, lost) == configured  # its setup is on the volume it kept
+
+
+def test_a_forcing_policy_never_recreates_the_volume_of_a_node_that_may_return(
+    app: KubeDirectorApp,
+) -> None:
+    sim = _local_sim(app, ("stateless", ForcedReplace()))
+    lost = _worker(sim, 2)
+    sim.volumes = {lost: ("claim-a", "node-2")}
+    sim.move(lost, "node-2")
+    sim.nodes["node-2"] = _unreachable("node-2", sim=sim, down_for=61)
+    sim.converge()
+    assert [(m, f) for m, _, f in sim.deleted] == [(lost, True)]
+    assert all(p.claim_deletions == () for p in sim.plans)
+    assert "volumeRecreated" not in _records(sim)[0]
+
+
+def _local_volume(*terms: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "spec": {"nodeAffinity": {"required": {"nodeSelectorTerms": list(terms)}}},
+    }
+
+
+def _hostname(*nodes: str, operator: str = "In") -> dict[str, Any]:
+    return {
+        "matchExpressions": [
+            {"key": "kubernetes.io/hostname", "operator": operator, "values": list(nodes)}
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    ("volume", "node"),
+    [
+        (_local_volume(_hostname("n1")), "n1"),
+        (_local_volume(_hostname("n1"), _hostname("n1")), "n1"),
+        (
+            _local_volume(
+                {"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["n1"]}]}
+            ),
+            "n1",
+        ),
+        (_local_volume(_hostname("n1", "n2")), None),
+        (_local_volume(_hostname("n1"), _hostname("n2")), None),
+        (_local_volume(_hostname("n1", operator="NotIn")), None),
+        (
+            _local_volume(
+                {
+                    "matchExpressions": [
+                        {"key": "topology.kubernetes.io/zone", "operator": "In", "values": ["a"]}
+                    ]
+                }
+            ),
+            None,
+        ),
+        ({"apiVersion": "v1", "kind": "PersistentVolume", "spec": {}}, None),
+    ],
+    ids=[
+        "local",
+        "same-node-twice",
+        "by-field",
+        "two-nodes",
+        "either-node",
+        "not-in",
+        "zone",
+        "no-affinity",
+    ],
+)
+def test_which_volumes_are_pinned_to_one_node(volume: dict[str, Any], node: str | None) -> None:
+    assert pinned_node(volume) == node
