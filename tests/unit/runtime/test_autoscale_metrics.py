@@ -32,6 +32,8 @@ from kubedirector_core.runtime.autoscale_metrics import (
 )
 from kubedirector_core.runtime.kubeapi import ApiError
 
+from .apps import DEMO_APP
+
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
@@ -140,22 +142,6 @@ def test_utilization_that_cannot_be_computed_says_why(
 # -- the reader --------------------------------------------------------------------
 
 
-APP = {
-    "apiVersion": "kubedirector.hpe.com/v1beta1",
-    "kind": "KubeDirectorApp",
-    "metadata": {"name": "demo"},
-    "spec": {
-        "label": {"name": "demo"},
-        "distroID": "example/demo",
-        "version": "1",
-        "configSchemaVersion": 7,
-        "defaultImageRepoTag": "busybox:1",
-        "roles": [{"id": "worker", "cardinality": "1+"}],
-        "config": {"roleServices": [], "selectedRoles": ["worker"]},
-    },
-}
-
-
 def _cluster(source: Mapping[str, Any], status: Mapping[str, Any] | None = None) -> Any:
     document: dict[str, Any] = {
         "apiVersion": "kubedirector.hpe.com/v1beta1",
@@ -211,7 +197,7 @@ def _hooks(*plugins: tuple[str, object]) -> Hooks:
 
 @pytest.fixture
 def app() -> KubeDirectorApp:
-    return KubeDirectorApp.from_wire(APP)
+    return KubeDirectorApp.from_wire(DEMO_APP)
 
 
 def test_no_metrics_api_is_a_clear_reason(app: KubeDirectorApp) -> None:

@@ -22,7 +22,8 @@ from kubedirector_core.runtime.logs import (
 )
 from kubedirector_core.testing.plugin_fixtures import isolated_hooks
 
-from .test_telemetry import APP, CLUSTER
+from .apps import DEMO_APP
+from .test_telemetry import CLUSTER
 
 
 class Captured:
@@ -105,7 +106,9 @@ def test_a_plugin_hook_run_under_a_time_limit_logs_with_the_cluster(captured: Ca
         ("chatty", plugin), settings=PluginSettings(autoload=False, hook_timeout=30.0)
     )
     with cluster_context("ns", "c1"):
-        hooks.configmeta(KubeDirectorApp.from_wire(APP), KubeDirectorCluster.from_wire(CLUSTER))
+        hooks.configmeta(
+            KubeDirectorApp.from_wire(DEMO_APP), KubeDirectorCluster.from_wire(CLUSTER)
+        )
     (line,) = captured.lines()
     assert (line["message"], line["namespace"], line["cluster"]) == (
         "computing configmeta",

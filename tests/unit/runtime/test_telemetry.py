@@ -15,6 +15,8 @@ from kubedirector_core.runtime.telemetry import Telemetry
 from kubedirector_core.runtime.workqueue import WorkQueue
 from kubedirector_core.testing.plugin_fixtures import isolated_hooks
 
+from .apps import DEMO_APP
+
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -117,20 +119,6 @@ def test_clusters_and_members_are_counted_by_state_without_naming_any_cluster() 
     assert not any(name == "kubedirector_clusters" for name, _ in scrape(telemetry))
 
 
-APP = {
-    "apiVersion": "kubedirector.hpe.com/v1beta1",
-    "kind": "KubeDirectorApp",
-    "metadata": {"name": "demo"},
-    "spec": {
-        "label": {"name": "demo"},
-        "distroID": "example/demo",
-        "version": "1",
-        "configSchemaVersion": 7,
-        "defaultImageRepoTag": "busybox:1",
-        "roles": [{"id": "worker", "cardinality": "1+"}],
-        "config": {"roleServices": [], "selectedRoles": ["worker"]},
-    },
-}
 CLUSTER = {
     "apiVersion": "kubedirector.hpe.com/v1beta1",
     "kind": "KubeDirectorCluster",
@@ -161,7 +149,7 @@ def test_hook_calls_through_the_facade_are_timed_and_failures_counted_per_plugin
     hooks = isolated_hooks(("flaky", plugin))
     telemetry = Telemetry()
     hooks.add_observer(telemetry.hook_called)
-    app, cluster = KubeDirectorApp.from_wire(APP), KubeDirectorCluster.from_wire(CLUSTER)
+    app, cluster = KubeDirectorApp.from_wire(DEMO_APP), KubeDirectorCluster.from_wire(CLUSTER)
     hooks.configmeta(app, cluster)
     with pytest.raises(PluginError):
         hooks.configmeta(app, cluster)
