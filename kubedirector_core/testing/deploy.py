@@ -10,7 +10,12 @@ that account's identity and the Deployment's own arguments:
   test module that uses it.
 * :func:`deployment_arguments`: the Deployment's ``run`` arguments with the
   servers moved to free loopback ports;
-* :func:`lease_holder`: who holds the leader-election Lease.
+* :func:`lease_holder`: who holds the leader-election Lease;
+* :func:`remove_webhook_configurations`: deploy/'s two admission webhook
+  configurations deleted (they fail closed: one left behind by a failed test
+  refuses every later test's apps and clusters);
+* :func:`refused_requests`: the lines of an operator log that report a
+  request the API server refused as forbidden.
 
 ``deploy/`` is read from the source checkout this package was imported from
 (an editable install), like :mod:`kubedirector_core.testing.packaging`.
@@ -18,6 +23,7 @@ that account's identity and the Deployment's own arguments:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,9 +39,12 @@ __all__ = [
     "LEASE",
     "OPERATOR_NAMESPACE",
     "SERVICE_ACCOUNT",
+    "WEBHOOK_CONFIGURATION",
     "deployment_arguments",
     "lease_holder",
     "operator_account",
+    "refused_requests",
+    "remove_webhook_configurations",
 ]
 
 #: The checkout's deploy/ folder.
@@ -46,6 +55,11 @@ OPERATOR_NAMESPACE = "kubedirector"
 SERVICE_ACCOUNT = "kubedirector-operator"
 #: The leader-election Lease the Deployment's replicas compete for.
 LEASE = "kubedirector-operator"
+#: The name of deploy/'s ValidatingWebhookConfiguration and MutatingWebhookConfiguration.
+WEBHOOK_CONFIGURATION = "kubedirector.hpe.com"
+# An HTTP 403 as the clients print it ("(403)", "403,", "code': 403}"), not digits of a
+# port ("127.0.0.1:37403"), a timestamp ("18.403") or a longer number.
+_STATUS_403 = re.compile(r"(?<![\w.:])403(?![\w.])")
 
 
 @pytest.fixture(scope="module")
@@ -112,3 +126,20 @@ def lease_holder(control_plane: ControlPlane, namespace: str = OPERATOR_NAMESPAC
         "get", "lease", LEASE, "-n", namespace,
         "-o", "jsonpath={.spec.holderIdentity}", check=False,
     ).stdout  # fmt: skip
+
+
+def remove_webhook_configurations(control_plane: ControlPlane) -> None:
+    """Delete deploy/'s admission webhook configurations if they exist.
+
+    Both fail closed: left registered without a replica behind them, they make
+    the API server refuse every KubeDirectorApp and KubeDirectorCluster write.
+    """
+    for kind in ("validatingwebhookconfiguration", "mutatingwebhookconfiguration"):
+        control_plane.kubectl("delete", kind, WEBHOOK_CONFIGURATION, "--ignore-not-found")
+
+
+def refused_requests(log: str) -> list[str]:
+    """The lines of an operator log that report a forbidden request (HTTP 403)."""
+    return [
+        line for line in log.splitlines() if "forbidden" in line.lower() or _STATUS_403.search(line)
+    ]

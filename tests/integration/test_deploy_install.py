@@ -7,14 +7,17 @@ user's KubeDirectorCluster survive an uninstall without ``--delete-crds``.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from kubedirector_core.devcluster.cluster import ControlPlane
+from kubedirector_core.testing.deploy import remove_webhook_configurations
 from kubedirector_core.testing.operator import (
     apply,
     get_cluster,
@@ -62,6 +65,41 @@ def exists(control_plane: ControlPlane, kind: str, where: str) -> bool:
     scope = ["-n", namespace] if namespace else []
     found = control_plane.kubectl("get", kind, name, *scope, "-o", "name", check=False)
     return found.returncode == 0
+
+
+@pytest.fixture(autouse=True)
+def _nothing_installed_afterwards(control_plane: ControlPlane) -> Iterator[None]:
+    """Uninstall after each test, passed or failed.
+
+    The webhook configurations go first: they fail closed, and nothing answers
+    them here, so left behind they would refuse every later test's clusters.
+    """
+    yield
+    remove_webhook_configurations(control_plane)
+    kubedirector(control_plane, "uninstall")
+
+
+def cluster_count(control_plane: ControlPlane) -> int:
+    """How many KubeDirectorClusters exist in every namespace."""
+    listed = control_plane.kubectl("get", "kubedirectorclusters", "-A", "-o", "name").stdout
+    return len(listed.split())
+
+
+def assert_warns_of_every_cluster(
+    control_plane: ControlPlane, uninstall: Callable[[], subprocess.CompletedProcess[str]]
+) -> subprocess.CompletedProcess[str]:
+    """Run ``uninstall``; its warning counts the clusters of every namespace, ours included.
+
+    Earlier tests' namespaces may still be going away while it runs (tests only
+    ever delete meanwhile), so the count lies between 1 and one taken just before.
+    """
+    before = cluster_count(control_plane)
+    result = uninstall()
+    assert result.returncode == 0, result.stderr
+    warned = re.search(r"--delete-crds deletes (\d+) KubeDirectorCluster\(s\)", result.stderr)
+    assert warned, result.stderr
+    assert 1 <= int(warned[1]) <= before, f"{before} clusters before: {result.stderr}"
+    return result
 
 
 def test_install_then_uninstall_keeps_the_crds_and_the_users_clusters(
@@ -123,10 +161,10 @@ def test_install_then_uninstall_keeps_the_crds_and_the_users_clusters(
     assert refused.returncode != 0
     assert "failed calling webhook" in refused.stderr
 
-    every = control_plane.kubectl("get", "kubedirectorclusters", "-A", "-o", "name").stdout
-    warned = kubedirector(control_plane, "uninstall", "--delete-crds", "--dry-run")
-    assert warned.returncode == 0, warned.stderr
-    assert f"deletes {len(every.split())} KubeDirectorCluster(s)" in warned.stderr
+    warned = assert_warns_of_every_cluster(
+        control_plane,
+        lambda: kubedirector(control_plane, "uninstall", "--delete-crds", "--dry-run"),
+    )
     assert "would delete CustomResourceDefinition kubedirectorclusters" in warned.stdout
     assert exists(control_plane, "deployment", "kubedirector/kubedirector-operator")
 
@@ -157,14 +195,14 @@ def test_uninstall_with_delete_crds_says_what_goes_and_removes_it(
     apply(control_plane, namespace, recorder_cluster(1))
     installed = kubedirector(control_plane, "install")
     assert installed.returncode == 0, installed.stderr
-    every = control_plane.kubectl("get", "kubedirectorclusters", "-A", "-o", "name").stdout
     try:
         # Nothing runs the operator here, so no cluster has its finalizer: they go at once.
-        removed = kubedirector(
-            control_plane, "uninstall", "--delete-crds", "--yes", "--timeout", "120"
+        assert_warns_of_every_cluster(
+            control_plane,
+            lambda: kubedirector(
+                control_plane, "uninstall", "--delete-crds", "--yes", "--timeout", "120"
+            ),
         )
-        assert removed.returncode == 0, removed.stderr
-        assert f"deletes {len(every.split())} KubeDirectorCluster(s)" in removed.stderr
         for crd in CRDS:
             wait_until(
                 f"{crd} deleted",
