@@ -136,20 +136,9 @@ class Bench:
         )
         crds = CHECKOUT / "deploy" / "crds"
         self.plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crds))
-        deadline = time.monotonic() + 120
-        # `kubectl wait` fails outright while a new CRD has no conditions yet: ask again.
-        while (
-            self.plane.kubectl(
-                "wait",
-                "--for=condition=Established",
-                "--timeout=60s",
-                "crd/kubedirectorclusters.kubedirector.hpe.com",
-                "crd/kubedirectorapps.kubedirector.hpe.com",
-                check=False,
-            ).returncode
-            and time.monotonic() < deadline
-        ):
-            time.sleep(0.5)
+        self.plane.wait_established(
+            "kubedirectorclusters.kubedirector.hpe.com", "kubedirectorapps.kubedirector.hpe.com"
+        )
         self.operator_kubeconfig = grant_operator(self.plane)
         self._api = KubeApi(client.ApiClient(load_configuration(self.plane.kubeconfig)))
 

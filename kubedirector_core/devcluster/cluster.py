@@ -538,9 +538,7 @@ class ControlPlane:
         documents = [(b.kwok_share / "crds" / name).read_text() for name in kwok.EXEC_CRDS]
         documents.append(yaml.safe_dump(kwok.storage_class_manifest()))
         self.kubectl("apply", "--server-side", "-f", "-", input="\n---\n".join(documents))
-        self.kubectl(
-            "wait", "--for=condition=Established", "crd/execs.kwok.x-k8s.io", "--timeout=60s"
-        )
+        self.wait_established("execs.kwok.x-k8s.io")
 
     # -- using it ------------------------------------------------------------
 
@@ -566,6 +564,28 @@ class ControlPlane:
                 f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}"
             )
         return result
+
+    def wait_established(self, *crds: str, timeout: float = 120) -> None:
+        """Wait until every CustomResourceDefinition named is Established.
+
+        ``kubectl wait --for=condition=Established`` fails at once, instead of
+        waiting, while a just-applied CRD has no ``status.conditions`` yet; it
+        is asked again until it succeeds, and raises after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        names = [f"crd/{crd}" for crd in crds]
+        while True:
+            result = self.kubectl(
+                "wait", "--for=condition=Established", "--timeout=10s", *names, check=False
+            )
+            if result.returncode == 0:
+                return
+            if time.monotonic() > deadline:
+                raise DevClusterError(
+                    f"CRDs {', '.join(crds)} not established after {timeout:.0f}s: "
+                    f"{result.stderr.strip()}"
+                )
+            time.sleep(0.5)
 
     def api_client(self) -> Any:
         """A ``kubernetes.client.ApiClient`` authenticated as admin."""

@@ -179,12 +179,8 @@ def grant_operator(control_plane: ControlPlane) -> Path:
 def kubedirector_crds(control_plane: ControlPlane) -> None:
     """The KubeDirector CRDs installed (from ``deploy/crds/``) and established."""
     control_plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(_crds_dir()))
-    control_plane.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/kubedirectorclusters.kubedirector.hpe.com",
-        "crd/kubedirectorapps.kubedirector.hpe.com",
+    control_plane.wait_established(
+        "kubedirectorclusters.kubedirector.hpe.com", "kubedirectorapps.kubedirector.hpe.com"
     )
 
 

@@ -31,14 +31,14 @@ class Kubectl(Protocol):
         self, *args: str, input: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]: ...
 
+    def wait_established(self, *crds: str, timeout: float = 120) -> None: ...
+
 
 @pytest.fixture(scope="module")
 def crds(control_plane: Kubectl) -> Kubectl:
     """The CRDs of deploy/crds, applied and established."""
     control_plane.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
-    control_plane.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s", *[f"crd/{n}" for n in CRD_NAMES]
-    )
+    control_plane.wait_established(*CRD_NAMES)
     return control_plane
 
 

@@ -214,9 +214,7 @@ def test_uninstall_with_delete_crds_says_what_goes_and_removes_it(
     finally:
         # The CRDs belong to the whole test session: put them back.
         control_plane.kubectl("apply", "--server-side", "-f", str(DEPLOY_CRDS))
-        control_plane.kubectl(
-            "wait", "--for=condition=Established", "--timeout=60s", *(f"crd/{c}" for c in CRDS)
-        )
+        control_plane.wait_established(*CRDS)
         kubedirector(control_plane, "uninstall")
         wait_until(
             "namespace kubedirector deleted",
