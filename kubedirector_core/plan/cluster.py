@@ -566,16 +566,16 @@ class _Planner:
         generation = self.cluster.metadata.generation
         values = configchange.current_values(self.cluster)
         recorded = configchange.recorded_values(self.status)
-        unchanged = recorded is not None and configchange.digest(recorded) == configchange.digest(
-            values
-        )
-        if recorded is None or unchanged or not self._was_configured():
+        target = configchange.digest(values)
+        if (
+            recorded is None
+            or configchange.digest(recorded) == target
+            or not self._was_configured()
+        ):
             configchange.settle(self.status, generation, values)
             return
-        assert recorded is not None
         if configchange.reconnect_pending(self.status):
             return  # members are told first; their outcomes' status write brings us back
-        target = configchange.digest(values)
         change = self.status.get(configchange.CHANGE) or {}
         if change.get("digest") != target:
             # The spec changed again meanwhile: what was done was for other values.

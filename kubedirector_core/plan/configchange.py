@@ -46,8 +46,8 @@ HOOK: Final = done.CONFIG_CHANGE_HOOK
 
 def current_values(cluster: KubeDirectorCluster) -> dict[str, Any]:
     """The tracked fields of ``cluster``'s spec in wire form; unset ones are left out."""
-    spec = cluster.spec.to_wire()
-    return {name: spec[name] for name in TRACKED_FIELDS if spec.get(name) is not None}
+    connections = cluster.spec.connections
+    return {} if connections is None else {"connections": connections.to_wire()}
 
 
 def recorded_values(status: Mapping[str, Any]) -> dict[str, Any] | None:
