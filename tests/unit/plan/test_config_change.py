@@ -338,3 +338,35 @@ def test_config_change_records_never_count_for_a_resize(app: KubeDirectorApp) ->
     assert done.config_change_keys(status) == {"reload:2"}
     done.forget_config_change(status)
     assert "doneActions" not in status
+
+
+def test_a_second_change_before_the_first_finished_is_told_against_the_last_reconciled(
+    app: KubeDirectorApp,
+) -> None:
+    def runner(action: MemberAction) -> ActionOutcome:
+        if action.kind is ActionKind.PLUGIN and action.plugin_key == "reload:2":
+            return ActionOutcome(action=action, exit_code=1, output_tail="")  # never succeeds
+        return succeed(action)
+
+    reloader = Reloader()
+    sim = _sim(app, reloader)
+    sim.runner = runner
+    sim.converge()
+    _connect(sim, "other")
+    sim.step()
+    sim.step()  # asked; its action failed
+    assert sim.cluster["status"]["configChange"]["actions"] == ["reload:2"]
+    _connect(sim, "other", "third")
+    sim.converge()
+    assert [(s.old_connections, s.connections, s.old_generation) for s in reloader.calls] == [
+        (None, {"clusters": ["other"]}, 1),
+        (None, {"clusters": ["other", "third"]}, 1),
+    ]
+    # The failed attempt for the first values, then the action for the values now.
+    assert [c.key for c in _plugin_calls(sim)] == [_plugin_key("reload:2"), _plugin_key("reload:3")]
+    status = sim.cluster["status"]
+    assert status["reconciledConfig"] == {
+        "generation": 3,
+        "connections": {"clusters": ["other", "third"]},
+    }
+    assert "configChange" not in status
