@@ -323,16 +323,26 @@ def kd_on_config_change(
     cluster: KubeDirectorCluster,
     old: KubeDirectorCluster,
 ) -> Sequence[ExecAction] | None:
-    """Act on a change of a running cluster other than its member counts.
+    """Act on a change of a running cluster that does not resize a role.
 
-    Called once per reconcile that finds the cluster's spec changed in a way
-    that does not resize a role (connections, environment, file injections),
-    after the core has notified members with ``--reconnect``.
+    Such a change is a change of ``spec.connections`` (its clusters,
+    ConfigMaps or Secrets): the only part of a running cluster's spec that
+    the core carries out in place by telling the members. A role with
+    members may change only its member count and autoscale settings, so its
+    environment and file injections never change in place. Called once per
+    change, on the first reconcile after every configured member ran its
+    ``--reconnect``; not for a cluster still being created, nor when only a
+    connected object (not the spec) changed. Asked again only to retry:
+    after it raised, or while an action it gave is not done.
 
-    :param old: the cluster as last reconciled.
-    :returns: actions to run, such as reloading a service; ``None`` or an
-        empty sequence means none.
-    :raises: the change is retried and the error is reported.
+    :param old: the cluster as last reconciled, rebuilt from the status (it
+        survives operator restarts): its ``spec.connections`` and
+        ``metadata.generation`` are the last reconciled ones; the rest is the
+        cluster as it is now.
+    :returns: actions to run, such as reloading a service; each runs once
+        and is recorded done by its key as for ``kd_on_resize``; the change is
+        finished once all are done. ``None`` or an empty sequence means none.
+    :raises: the change waits and is retried; the error is reported.
 
     Added in 0.1.0.
     """

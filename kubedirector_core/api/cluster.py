@@ -605,6 +605,40 @@ class DoneAction(WireModel):
     finished_at: StrictStr | None = Field(
         default=None, description="When it was recorded done (RFC 3339). " + OURS
     )
+    hook: StrictStr | None = Field(
+        default=None,
+        description="The hook that asked for it: kd_on_config_change; absent means "
+        "kd_on_resize of role. " + OURS,
+    )
+
+
+class ReconciledConfig(WireModel):
+    """The spec fields a running cluster may change without resizing a role, as last reconciled.
+
+    kd_on_config_change gets them as its ``old`` cluster; that is all they are kept for.
+    """
+
+    generation: StrictInt | None = Field(
+        default=None, description="The spec generation these values were taken from. " + OURS
+    )
+    connections: Connections | None = Field(
+        default=None,
+        description="spec.connections as last reconciled (names only, as in the spec). " + OURS,
+    )
+
+
+class ConfigChange(WireModel):
+    """A change of the fields of reconciledConfig that is being carried out."""
+
+    generation: StrictInt | None = Field(
+        default=None, description="The spec generation the change was found in. " + OURS
+    )
+    digest: StrictStr = Field(description="Identifies the values being changed to. " + OURS)
+    actions: list[StrictStr] | None = Field(
+        default=None,
+        description="Keys of the actions kd_on_config_change asked for; the change is done "
+        "once they are all in doneActions. " + OURS,
+    )
 
 
 class NodeDownRecord(WireModel):
@@ -769,8 +803,18 @@ class ClusterStatus(WireModel):
     )
     done_actions: list[DoneAction] | None = Field(
         default=None,
-        description="Plugins' in-container actions of resizes under way that finished; "
-        "cleared once the resize is done. " + OURS,
+        description="Plugins' in-container actions of resizes and configuration changes under "
+        "way that finished; cleared once the resize or change is done. " + OURS,
+    )
+    reconciled_config: ReconciledConfig | None = Field(
+        default=None,
+        description="The spec fields that change without a resize (connections), as last "
+        "reconciled: what kd_on_config_change is told they were. " + OURS,
+    )
+    config_change: ConfigChange | None = Field(
+        default=None,
+        description="A change of those fields under way: members told with --reconnect, then "
+        "the plugins' actions run. " + OURS,
     )
     node_down: list[NodeDownRecord] | None = Field(
         default=None,

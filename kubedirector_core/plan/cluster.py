@@ -13,9 +13,12 @@ Order of work, each step on a copy of the status:
    highest ordinals as leaving once ``kd_on_resize`` agrees; advance every
    member's state from what its pod shows;
 3. render the objects (``kd_pre_create`` per role);
-4. plan one in-container action per member: setup, else the head of its
+4. a configuration change (``spec.connections``, see ``configchange``):
+   once members were told with ``--reconnect``, ask ``kd_on_config_change``
+   and run its actions, once per change;
+5. plan one in-container action per member: setup, else the head of its
    notification queue, else a plugin's resize action;
-5. roll up the member states into the cluster's state, ``membersReady``,
+6. roll up the member states into the cluster's state, ``membersReady``,
    conditions, and events for what changed.
 """
 
@@ -40,8 +43,8 @@ from kubedirector_core.hooktypes import (
     ResizeVerdict,
     RoleResize,
 )
+from kubedirector_core.plan import configchange, done, guest, names, states
 from kubedirector_core.plan import configmeta as cm
-from kubedirector_core.plan import done, guest, names, states
 from kubedirector_core.plan import members as rec
 from kubedirector_core.plan.autoscale import effective_cluster, plan_autoscale
 from kubedirector_core.plan.gang import plan_gang
@@ -79,6 +82,8 @@ NOTIFY_TIMEOUT: Final = 300.0
 RETRY_SECONDS: Final = 10.0
 #: Ask again after this long while a plugin holds a resize without saying when.
 RESIZE_RECHECK_SECONDS: Final = 15.0
+#: Look again after this long while a configuration change's actions are not all done.
+CONFIG_CHANGE_RECHECK_SECONDS: Final = 15.0
 
 
 @dataclass
@@ -211,6 +216,7 @@ class _Planner:
             self._advance_role(role)
         self._node_down()
         self._connections()
+        self._config_change()
         self._plan_actions()
 
     # -- membership ----------------------------------------------------------
@@ -544,6 +550,82 @@ class _Planner:
                 )
                 rec.detail(member)["lastConnectionVersion"] = version
 
+    # -- configuration changes -------------------------------------------------------
+
+    def _config_change(self) -> None:
+        """Carry out a change of ``spec.connections`` on a running cluster: the hook, once.
+
+        A cluster that was never configured, or has no record yet, takes its
+        values as reconciled. Otherwise, once no member has a ``--reconnect``
+        still to run, ``kd_on_config_change`` is asked with ``old`` rebuilt
+        from ``reconciledConfig``, its actions run with the resize actions'
+        machinery, and once all are done the new values are reconciled. The
+        hook is asked again only to retry: after it raised, or while an action
+        it gave is not done (failed, could not run, check not passed yet).
+        """
+        generation = self.cluster.metadata.generation
+        values = configchange.current_values(self.cluster)
+        recorded = configchange.recorded_values(self.status)
+        target = configchange.digest(values)
+        if (
+            recorded is None
+            or configchange.digest(recorded) == target
+            or not self._was_configured()
+        ):
+            configchange.settle(self.status, generation, values)
+            return
+        if configchange.reconnect_pending(self.status):
+            return  # members are told first; their outcomes' status write brings us back
+        change = self.status.get(configchange.CHANGE) or {}
+        if change.get("digest") != target:
+            # The spec changed again meanwhile: what was done was for other values.
+            done.forget_config_change(self.status)
+            change = {}
+        done_keys = done.config_change_keys(self.status)
+        asked = change.get("actions") or []
+        if asked and set(asked) <= done_keys:
+            self._finish_config_change(recorded, values, asked)
+            return
+        old_generation = configchange.recorded_generation(self.status)
+        old = configchange.old_cluster(self.cluster, recorded, old_generation)
+        try:
+            actions = self.hooks.on_config_change(self.app, self.cluster, old)
+        except PluginError as error:
+            self.work.fail(error)
+            self.work.requeue(CONFIG_CHANGE_RECHECK_SECONDS)
+            return
+        keys = sorted({action.key for action in actions})
+        pending = [action for action in actions if action.key not in done_keys]
+        if not pending:
+            self._finish_config_change(recorded, values, keys)
+            return
+        record: dict[str, Any] = {"digest": target, "actions": keys}
+        if generation is not None:
+            record["generation"] = generation
+        self.status[configchange.CHANGE] = record
+        self._plugin_actions(None, pending, hook=configchange.HOOK)
+        self.work.requeue(CONFIG_CHANGE_RECHECK_SECONDS)
+        for action in pending:
+            if action.done_when is DoneWhen.CHECK_SUCCEEDS:
+                self.work.requeue(action.poll_seconds)
+
+    def _finish_config_change(
+        self, recorded: Mapping[str, Any], values: Mapping[str, Any], keys: Sequence[str]
+    ) -> None:
+        fields = ", ".join(configchange.changed_fields(recorded, values))
+        before = configchange.recorded_generation(self.status)
+        generation = self.cluster.metadata.generation
+        done_text = f"plugin actions done: {', '.join(keys)}" if keys else "no plugin actions"
+        self.work.events.append(
+            PlannedEvent(
+                "Normal",
+                "ConfigChanged",
+                f"{fields} changed (generation {before} to {generation}): members were "
+                f"told, {done_text}",
+            )
+        )
+        configchange.settle(self.status, generation, values)
+
     def connections_document(self) -> dict[str, Any]:
         """configmeta's ``connections``: the connected clusters whose app is known."""
         connected = self.cluster.spec.connections
@@ -719,8 +801,10 @@ class _Planner:
             container_id=pod.container_id,
         )
 
-    def _plugin_actions(self, role_id: str, actions: Sequence[ExecAction]) -> None:
-        """Run ``actions`` (not done yet) of ``role_id``'s resize in their members."""
+    def _plugin_actions(
+        self, role_id: str | None, actions: Sequence[ExecAction], *, hook: str | None = None
+    ) -> None:
+        """Run the ``actions`` not done yet of ``role_id``'s resize, or ``hook``'s, in members."""
         for action in actions:
             pod = self.observed.pods.get(action.member)
             if pod is None or not _running(pod):
@@ -741,6 +825,7 @@ class _Planner:
                     container_id=pod.container_id,
                     plugin_key=action.key,
                     role=role_id,
+                    hook=hook,
                 )
             )
 

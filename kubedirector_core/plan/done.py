@@ -1,20 +1,27 @@
 """Plugins' in-container actions that finished: the status's ``doneActions``.
 
 A resize a plugin holds with ``ResizeDecision.wait(actions...)`` goes ahead
-once every action is done. "Done" is recorded here, in the cluster's status,
-when an action's outcome succeeded (for ``DoneWhen.CHECK_SUCCEEDS`` the guest
-exits with its check's status, so success means the check passed), so it
-survives an operator restart. The records of a role are dropped once its
-resize is finished, so a later resize starts with none.
+once every action is done; a configuration change (``kd_on_config_change``)
+is finished once every action it asked for is done. "Done" is recorded
+here, in the cluster's status, when an action's outcome succeeded (for
+``DoneWhen.CHECK_SUCCEEDS`` the guest exits with its check's status, so
+success means the check passed), so it survives an operator restart.
+
+A record names the role whose resize asked for it, or (``hook``) the hook
+``kd_on_config_change``; the two never mix. The records of a role are
+dropped once its resize is finished, those of a configuration change once
+the change is, so a later one starts with none.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from kubedirector_core.plan.model import ActionKind, ActionOutcome
 
 FIELD = "doneActions"
+#: The ``hook`` of the records of a configuration change's actions.
+CONFIG_CHANGE_HOOK: Final = "kd_on_config_change"
 
 
 def done_keys(status: dict[str, Any], role: str) -> frozenset[str]:
@@ -22,7 +29,16 @@ def done_keys(status: dict[str, Any], role: str) -> frozenset[str]:
     return frozenset(
         str(record["key"])
         for record in status.get(FIELD) or []
-        if record.get("role") == role and record.get("key")
+        if record.get("role") == role and not record.get("hook") and record.get("key")
+    )
+
+
+def config_change_keys(status: dict[str, Any]) -> frozenset[str]:
+    """The plugins' keys of the done actions of the configuration change under way."""
+    return frozenset(
+        str(record["key"])
+        for record in status.get(FIELD) or []
+        if record.get("hook") == CONFIG_CHANGE_HOOK and record.get("key")
     )
 
 
@@ -32,11 +48,18 @@ def record_done(status: dict[str, Any], outcome: ActionOutcome, timestamp: str) 
     if action.kind is not ActionKind.PLUGIN or not outcome.succeeded or not action.plugin_key:
         return False
     records: list[dict[str, Any]] = status.setdefault(FIELD, [])
-    if any(r.get("key") == action.plugin_key and r.get("role") == action.role for r in records):
+    if any(
+        r.get("key") == action.plugin_key
+        and r.get("role") == action.role
+        and r.get("hook") == action.hook
+        for r in records
+    ):
         return False
     record: dict[str, Any] = {"key": action.plugin_key, "member": action.member}
     if action.role is not None:
         record["role"] = action.role
+    if action.hook is not None:
+        record["hook"] = action.hook
     record["finishedAt"] = timestamp
     records.append(record)
     return True
@@ -44,7 +67,15 @@ def record_done(status: dict[str, Any], outcome: ActionOutcome, timestamp: str) 
 
 def forget_role(status: dict[str, Any], role: str) -> None:
     """Drop ``role``'s records (its resize is finished); an empty list is removed."""
-    records = [r for r in status.get(FIELD) or [] if r.get("role") != role]
+    _keep(status, [r for r in status.get(FIELD) or [] if r.get("role") != role or r.get("hook")])
+
+
+def forget_config_change(status: dict[str, Any]) -> None:
+    """Drop the records of the configuration change (it is finished or superseded)."""
+    _keep(status, [r for r in status.get(FIELD) or [] if r.get("hook") != CONFIG_CHANGE_HOOK])
+
+
+def _keep(status: dict[str, Any], records: list[dict[str, Any]]) -> None:
     if records:
         status[FIELD] = records
     else:

@@ -203,6 +203,9 @@ class MemberAction:
     plugin_key: str | None = None
     #: The role whose resize asked for a ``PLUGIN`` action.
     role: str | None = None
+    #: The hook whose answer a ``PLUGIN`` action comes from when it is not a role's
+    #: ``kd_on_resize``: ``kd_on_config_change`` (see ``plan/configchange``).
+    hook: str | None = None
 
 
 @dataclass(frozen=True)
