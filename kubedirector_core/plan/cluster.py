@@ -14,7 +14,9 @@ Order of work, each step on a copy of the status:
    member's state from what its pod shows;
 3. render the objects (``kd_pre_create`` per role);
 4. plan one in-container action per member: setup, else the head of its
-   notification queue, else a plugin's resize action;
+   notification queue, else a plugin's resize action; a joining member
+   whose setup succeeded joins once its ``kd_member_readiness`` action (if
+   any) is done (see ``plan/readiness``);
 5. roll up the member states into the cluster's state, ``membersReady``,
    conditions, and events for what changed.
 """
@@ -41,7 +43,7 @@ from kubedirector_core.hooktypes import (
     RoleResize,
 )
 from kubedirector_core.plan import configmeta as cm
-from kubedirector_core.plan import done, guest, names, states
+from kubedirector_core.plan import done, guest, names, readiness, states
 from kubedirector_core.plan import members as rec
 from kubedirector_core.plan.autoscale import effective_cluster, plan_autoscale
 from kubedirector_core.plan.gang import plan_gang
@@ -66,7 +68,7 @@ from kubedirector_core.plan.render import (
     sort_objects,
     statefulset,
 )
-from kubedirector_core.plan.status import finish_status
+from kubedirector_core.plan.status import finish_status, timestamp
 from kubedirector_core.plugins import Hooks, PluginFailure
 from kubedirector_core.problems import Problem
 from kubedirector_core.validation import StorageFacts, has_errors, validate_cluster
@@ -403,7 +405,9 @@ class _Planner:
             if _failed_here(member, pod, self._setup_key(spec, member)):
                 member["state"] = states.CONFIG_ERROR
             elif member.get("configured") and _same_container(member, pod):
-                member["state"] = states.CONFIGURED
+                held = state == states.CONFIG_ERROR and readiness.record_of(member) is not None
+                if not held or self._readiness(spec, member) is readiness.Verdict.READY:
+                    member["state"] = states.CONFIGURED
 
     @staticmethod
     def _settled(spec: RoleSpec, members: Sequence[rec.MemberRecord]) -> bool:
@@ -419,18 +423,23 @@ class _Planner:
         joining = [m for m in rec.members_of(role) if m.get("state") in states.JOINING_STATES]
         if spec is None or not joining:
             return
-        settled = [
-            m
-            for m in joining
-            if m.get("state") == states.CREATING
-            and (
-                (m.get("configured") and _same_container(m, self._pod(m)))
-                or _failed_here(m, self._pod(m), self._setup_key(spec, m))
-            )
-        ]
+        settled: list[rec.MemberRecord] = []
+        joined: list[rec.MemberRecord] = []
+        for member in joining:
+            if member.get("state") != states.CREATING:
+                continue
+            pod = self._pod(member)
+            if member.get("configured") and _same_container(member, pod):
+                # Judged on every pass, so that each member's readiness action runs.
+                verdict = self._readiness(spec, member)
+                if verdict is not readiness.Verdict.WAITING:
+                    settled.append(member)
+                if verdict is readiness.Verdict.READY:
+                    joined.append(member)
+            elif _failed_here(member, pod, self._setup_key(spec, member)):
+                settled.append(member)
         if len(settled) < len(joining):
             return
-        joined = [m for m in joining if m.get("configured")]
         current = sum(1 for m in rec.members_of(role) if m.get("state") in (states.CONFIGURED,))
         if joined and self._was_configured():
             decision = self._resize_decision(
@@ -439,10 +448,55 @@ class _Planner:
             if decision is None or decision.verdict is not ResizeVerdict.PROCEED:
                 return
         for member in joining:
-            member["state"] = states.CONFIGURED if member.get("configured") else states.CONFIG_ERROR
+            member["state"] = states.CONFIGURED if member in joined else states.CONFIG_ERROR
         self._queue_for_others(
             role_id, "addnodes", joined, skip={m["pod"] for m in joining}, only_new=True
         )
+
+    def _readiness(self, spec: RoleSpec, member: rec.MemberRecord) -> readiness.Verdict:
+        """Whether a set-up member is ready; runs its plugin's readiness action meanwhile."""
+        detail = rec.detail(member)
+        try:
+            answer = self.hooks.member_readiness_from(
+                self.app, self.cluster, spec.cluster_role, self._member(spec.id, member)
+            )
+            if answer is not None:
+                self._check_target(answer[0], answer[1])
+        except PluginError as error:
+            self.work.fail(error)
+            detail[readiness.WAITING_FOR] = f"kd_member_readiness of plugin {error.plugin}: {error}"
+            self.work.requeue(RESIZE_RECHECK_SECONDS)
+            return readiness.Verdict.WAITING
+        if answer is None or answer[0].key in done.readiness_keys(self.status, member["pod"]):
+            self._ready(member, done=answer is not None)
+            return readiness.Verdict.READY
+        action, plugin = answer
+        record = readiness.start(member, action, plugin, timestamp(self.observed.now))
+        if record.get("error"):
+            return readiness.Verdict.FAILED
+        if readiness.expired(record, action, self.observed.now):
+            readiness.fail(member, record, f"did not pass within {action.timeout_seconds:g} s")
+            return readiness.Verdict.FAILED
+        guest_key = readiness.guest_key(action.key, str(member.get("containerID") or ""))
+        self._plugin_action(spec.id, action, guest_key, readiness_of=member["pod"])
+        detail[readiness.WAITING_FOR] = readiness.waiting_for(action, plugin, member["pod"])
+        self.work.requeue(action.poll_seconds)
+        return readiness.Verdict.WAITING
+
+    def _check_target(self, action: ExecAction, plugin: str) -> None:
+        """A readiness action must run in a member of the cluster."""
+        if rec.find_member(self.status, action.member) is None:
+            raise PluginError(
+                plugin,
+                f"readiness action {action.key!r} names member {action.member!r}, "
+                "which is not a member of the cluster",
+                "kd_member_readiness",
+            )
+
+    def _ready(self, member: rec.MemberRecord, *, done: bool) -> None:
+        event = readiness.mark_ready(member, done=done)
+        if event is not None:
+            self.work.events.append(event)
 
     def _complete_leaves(self, role_id: str, role: rec.RoleRecord) -> None:
         members = rec.members_of(role)
@@ -722,27 +776,34 @@ class _Planner:
     def _plugin_actions(self, role_id: str, actions: Sequence[ExecAction]) -> None:
         """Run ``actions`` (not done yet) of ``role_id``'s resize in their members."""
         for action in actions:
-            pod = self.observed.pods.get(action.member)
-            if pod is None or not _running(pod):
-                continue
-            key = plugin_key(action.key)
-            command_text = " ".join(guest.quote(word) for word in action.command)
-            extra: tuple[str, ...] = ()
-            if action.done_when is DoneWhen.CHECK_SUCCEEDS:
-                extra = (" ".join(guest.quote(word) for word in action.check),)
-            self.work.actions.append(
-                MemberAction(
-                    key=key,
-                    member=action.member,
-                    container=action.container or names.APP_CONTAINER,
-                    kind=ActionKind.PLUGIN,
-                    command=guest.guest_command("exec", key, command_text, *extra),
-                    timeout_seconds=action.timeout_seconds,
-                    container_id=pod.container_id,
-                    plugin_key=action.key,
-                    role=role_id,
-                )
+            self._plugin_action(role_id, action, plugin_key(action.key))
+
+    def _plugin_action(
+        self, role_id: str, action: ExecAction, key: str, *, readiness_of: str | None = None
+    ) -> None:
+        """Run a plugin's ``action`` under the guest done key ``key``, if its member runs."""
+        pod = self.observed.pods.get(action.member)
+        if pod is None or not _running(pod):
+            return
+        command_text = " ".join(guest.quote(word) for word in action.command)
+        extra: tuple[str, ...] = ()
+        if action.done_when is DoneWhen.CHECK_SUCCEEDS:
+            extra = (" ".join(guest.quote(word) for word in action.check),)
+        self.work.actions.append(
+            MemberAction(
+                key=key,
+                member=action.member,
+                container=action.container or names.APP_CONTAINER,
+                kind=ActionKind.PLUGIN,
+                command=guest.guest_command("exec", key, command_text, *extra),
+                timeout_seconds=action.timeout_seconds,
+                container_id=pod.container_id,
+                plugin_key=action.key,
+                role=role_id,
+                readiness_of=readiness_of,
+                polls=action.done_when is DoneWhen.CHECK_SUCCEEDS,
             )
+        )
 
     def _pod(self, member: rec.MemberRecord, *, any_state: bool = False) -> ObservedPod | None:
         pod = self.observed.pods.get(str(member.get("pod")))
@@ -798,12 +859,21 @@ def _member_events(previous: Mapping[str, Any], status: Mapping[str, Any]) -> li
             events.append(PlannedEvent("Normal", "MemberConfigured", f"member {pod} is configured"))
         elif state == states.CONFIG_ERROR:
             events.append(
-                PlannedEvent("Warning", "MemberConfigError", f"setup of member {pod} failed")
+                PlannedEvent("Warning", "MemberConfigError", _config_error(str(pod), status))
             )
     for pod in before:
         if pod not in after:
             events.append(PlannedEvent("Normal", "MemberDeleted", f"member {pod} was removed"))
     return events
+
+
+def _config_error(pod: str, status: Mapping[str, Any]) -> str:
+    """Why member ``pod`` is in config error, for its Event."""
+    member = next((m for _, m in _members(status) if m.get("pod") == pod), {})
+    record = (member.get("stateDetail") or {}).get(readiness.RECORD) or {}
+    if record.get("error"):
+        return f"member {pod} did not become ready: {record['error']}"
+    return f"setup of member {pod} failed"
 
 
 def _members(status: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:

@@ -1,11 +1,15 @@
 """Plugins' in-container actions that finished: the status's ``doneActions``.
 
 A resize a plugin holds with ``ResizeDecision.wait(actions...)`` goes ahead
-once every action is done. "Done" is recorded here, in the cluster's status,
-when an action's outcome succeeded (for ``DoneWhen.CHECK_SUCCEEDS`` the guest
-exits with its check's status, so success means the check passed), so it
-survives an operator restart. The records of a role are dropped once its
-resize is finished, so a later resize starts with none.
+once every action is done, and a member whose ``kd_member_readiness`` asked
+for an action is ready once that action is done. "Done" is recorded here, in
+the cluster's status, when an action's outcome succeeded (for
+``DoneWhen.CHECK_SUCCEEDS`` the guest exits with its check's status, so
+success means the check passed), so it survives an operator restart. A
+readiness record names the member it proved ready (``readinessOf``) and never
+counts for a resize. The records of a role are dropped once its resize is
+finished, so a later resize starts with none; a member's readiness records
+are dropped when it is set up again, so a new container is checked afresh.
 """
 
 from __future__ import annotations
@@ -22,7 +26,16 @@ def done_keys(status: dict[str, Any], role: str) -> frozenset[str]:
     return frozenset(
         str(record["key"])
         for record in status.get(FIELD) or []
-        if record.get("role") == role and record.get("key")
+        if record.get("role") == role and record.get("key") and not record.get("readinessOf")
+    )
+
+
+def readiness_keys(status: dict[str, Any], member: str) -> frozenset[str]:
+    """The plugins' keys of done readiness actions that judged ``member``."""
+    return frozenset(
+        str(record["key"])
+        for record in status.get(FIELD) or []
+        if record.get("readinessOf") == member and record.get("key")
     )
 
 
@@ -32,11 +45,18 @@ def record_done(status: dict[str, Any], outcome: ActionOutcome, timestamp: str) 
     if action.kind is not ActionKind.PLUGIN or not outcome.succeeded or not action.plugin_key:
         return False
     records: list[dict[str, Any]] = status.setdefault(FIELD, [])
-    if any(r.get("key") == action.plugin_key and r.get("role") == action.role for r in records):
+    if any(
+        r.get("key") == action.plugin_key
+        and r.get("role") == action.role
+        and r.get("readinessOf") == action.readiness_of
+        for r in records
+    ):
         return False
     record: dict[str, Any] = {"key": action.plugin_key, "member": action.member}
     if action.role is not None:
         record["role"] = action.role
+    if action.readiness_of is not None:
+        record["readinessOf"] = action.readiness_of
     record["finishedAt"] = timestamp
     records.append(record)
     return True
@@ -44,7 +64,15 @@ def record_done(status: dict[str, Any], outcome: ActionOutcome, timestamp: str) 
 
 def forget_role(status: dict[str, Any], role: str) -> None:
     """Drop ``role``'s records (its resize is finished); an empty list is removed."""
-    records = [r for r in status.get(FIELD) or [] if r.get("role") != role]
+    _keep(status, [r for r in status.get(FIELD) or [] if r.get("role") != role])
+
+
+def forget_readiness(status: dict[str, Any], member: str) -> None:
+    """Drop the readiness records of ``member`` (set up again: it is judged afresh)."""
+    _keep(status, [r for r in status.get(FIELD) or [] if r.get("readinessOf") != member])
+
+
+def _keep(status: dict[str, Any], records: list[dict[str, Any]]) -> None:
     if records:
         status[FIELD] = records
     else:
