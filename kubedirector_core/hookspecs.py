@@ -270,6 +270,7 @@ def kd_member_readiness(
     cluster: KubeDirectorCluster,
     role: ClusterRole,
     member: Member,
+    members: Sequence[Member],
 ) -> ExecAction | None:
     """Say how to tell that a configured member is really ready.
 
@@ -290,6 +291,9 @@ def kd_member_readiness(
 
     :param role: the cluster's spec of the member's role.
     :param member: the member to judge.
+    :param members: every desired member of the cluster, as for
+        :func:`kd_configmeta` (``member`` is one of them), to find for
+        example the member that can tell (the NameNode).
     :returns: an action whose completion (see its ``done_when``) marks the
         member ready, for example a check that a DataNode registered; it may
         run in another member of the cluster. ``None``: the member is ready

@@ -722,18 +722,37 @@ class Hooks:
     # -- lifecycle ---------------------------------------------------------
 
     def member_readiness(
-        self, app: KubeDirectorApp, cluster: KubeDirectorCluster, role: ClusterRole, member: Member
+        self,
+        app: KubeDirectorApp,
+        cluster: KubeDirectorCluster,
+        role: ClusterRole,
+        member: Member,
+        members: Sequence[Member] = (),
     ) -> ExecAction | None:
-        """The check that makes ``member`` ready, or ``None`` (``kd_member_readiness``)."""
-        answer = self.member_readiness_from(app, cluster, role, member)
+        """The check that makes ``member`` ready, or ``None`` (``kd_member_readiness``).
+
+        ``members`` is every desired member of the cluster (see the hook).
+        """
+        answer = self.member_readiness_from(app, cluster, role, member, members)
         return answer[0] if answer is not None else None
 
     def member_readiness_from(
-        self, app: KubeDirectorApp, cluster: KubeDirectorCluster, role: ClusterRole, member: Member
+        self,
+        app: KubeDirectorApp,
+        cluster: KubeDirectorCluster,
+        role: ClusterRole,
+        member: Member,
+        members: Sequence[Member] = (),
     ) -> tuple[ExecAction, str] | None:
         """As :meth:`member_readiness`, with the name of the plugin that answered."""
         hook = "kd_member_readiness"
-        arguments = {"app": app, "cluster": cluster, "role": role, "member": member}
+        arguments = {
+            "app": app,
+            "cluster": cluster,
+            "role": role,
+            "member": member,
+            "members": tuple(members),
+        }
         for plugin, result in self._each(hook, app, arguments):
             if result is None:
                 continue

@@ -204,6 +204,8 @@ class _Planner:
         self.specs = {spec.id: spec for spec in role_specs(app, observed.cluster)}
         #: The cluster's desired members, as given to the hooks once membership is planned.
         self.members: tuple[Member, ...] = ()
+        #: The roster for readiness hooks during the current role's pass (None: not built).
+        self._roster: tuple[Member, ...] | None = None
 
     def run(self) -> None:
         self.status["clusterService"] = names.headless_service_name(self.cluster)
@@ -371,6 +373,7 @@ class _Planner:
 
     def _advance_role(self, role: rec.RoleRecord) -> None:
         role_id = role["id"]
+        self._roster = None
         spec = self.specs.get(role_id)
         members = rec.members_of(role)
         if spec is None:
@@ -458,7 +461,11 @@ class _Planner:
         detail = rec.detail(member)
         try:
             answer = self.hooks.member_readiness_from(
-                self.app, self.cluster, spec.cluster_role, self._member(spec.id, member)
+                self.app,
+                self.cluster,
+                spec.cluster_role,
+                self._member(spec.id, member),
+                self._desired_members(),
             )
             if answer is not None:
                 self._check_target(answer[0], answer[1])
@@ -482,6 +489,12 @@ class _Planner:
         detail[readiness.WAITING_FOR] = readiness.waiting_for(action, plugin, member["pod"])
         self.work.requeue(action.poll_seconds)
         return readiness.Verdict.WAITING
+
+    def _desired_members(self) -> tuple[Member, ...]:
+        """:meth:`roster`, built once per role's pass (readiness asks for every joining member)."""
+        if self._roster is None:
+            self._roster = self.roster()
+        return self._roster
 
     def _check_target(self, action: ExecAction, plugin: str) -> None:
         """A readiness action must run in a member of the cluster."""

@@ -31,6 +31,7 @@ class Readiness:
         self.timeout = timeout
         self.generation = 1
         self.asked: list[Member] = []
+        self.members: list[tuple[Member, ...]] = []
         self.resizes: list[RoleResize] = []
 
     @hookimpl
@@ -38,8 +39,11 @@ class Readiness:
         return ("example/*",)
 
     @hookimpl
-    def kd_member_readiness(self, role: ClusterRole, member: Member) -> ExecAction | None:
+    def kd_member_readiness(
+        self, role: ClusterRole, member: Member, members: tuple[Member, ...]
+    ) -> ExecAction | None:
         self.asked.append(member)
+        self.members.append(members)
         if role.id != "worker" or not self.answer:
             return None
         return ExecAction(
@@ -121,6 +125,10 @@ def test_a_member_waiting_for_readiness_stays_creating_until_its_check_passes(
     plans = _steps(sim, 6)
     workers = _workers(sim)
     assert _states(sim, "master") == ["configured"]  # not asked for: ready once configured
+    assert {m.role for m in plugin.asked} == {"master", "worker", "edge"}
+    assert all(m.state == "creating" for m in plugin.asked)
+    assert [len(given) for given in plugin.members] == [5] * len(plugin.asked)
+    assert all(member in given for member, given in zip(plugin.asked, plugin.members, strict=True))
     assert _states(sim, "worker") == ["creating"] * 3
     status = sim.cluster["status"]
     assert status["state"] == "creating"
