@@ -11,12 +11,12 @@ Order of work, each step on a copy of the status:
    an invalid cluster gets ``Valid=False`` and nothing else is planned;
 2. per role: add members up to the spec (fresh node ids), or mark the
    highest ordinals as leaving once ``kd_on_resize`` agrees; advance every
-   member's state from what its pod shows;
+   member's state from what its pod shows (a joining member whose setup
+   succeeded joins once its ``kd_member_readiness`` action, if any, is done,
+   running that action meanwhile: see ``plan/readiness``);
 3. render the objects (``kd_pre_create`` per role);
 4. plan one in-container action per member: setup, else the head of its
-   notification queue, else a plugin's resize action; a joining member
-   whose setup succeeded joins once its ``kd_member_readiness`` action (if
-   any) is done (see ``plan/readiness``);
+   notification queue, else a plugin's resize action;
 5. roll up the member states into the cluster's state, ``membersReady``,
    conditions, and events for what changed.
 """
@@ -450,8 +450,10 @@ class _Planner:
             )
             if decision is None or decision.verdict is not ResizeVerdict.PROCEED:
                 return
+        joined_pods = {m["pod"] for m in joined}
         for member in joining:
-            member["state"] = states.CONFIGURED if member in joined else states.CONFIG_ERROR
+            ready = member["pod"] in joined_pods
+            member["state"] = states.CONFIGURED if ready else states.CONFIG_ERROR
         self._queue_for_others(
             role_id, "addnodes", joined, skip={m["pod"] for m in joining}, only_new=True
         )
