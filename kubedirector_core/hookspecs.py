@@ -270,16 +270,34 @@ def kd_member_readiness(
     cluster: KubeDirectorCluster,
     role: ClusterRole,
     member: Member,
+    members: Sequence[Member],
 ) -> ExecAction | None:
     """Say how to tell that a configured member is really ready.
 
-    *firstresult.* Called once a member's ``--configure`` succeeded.
+    *firstresult.* Called on every reconcile while a joining member (state
+    ``creating``) has been set up (its ``--configure`` succeeded in its
+    current container) and is not ready yet, and while a member is in
+    ``config error`` because its readiness action failed. Members already
+    ``configured`` are not asked, also when a restarted container is set up
+    again.
+
+    Until the action is done the member stays ``creating``: it does not join
+    (no ``--addnodes`` about it, no ``AFTER_GROW`` resize, the cluster stays
+    ``creating``/``updating``). Done is recorded by key in the cluster's
+    status (``doneActions``), so it survives an operator restart. A failed
+    action (or a check not passed ``timeout_seconds`` after it started) puts
+    the member in ``config error``; the hook is still asked, and a new key
+    (or ``None``) is taken as its new answer.
 
     :param role: the cluster's spec of the member's role.
     :param member: the member to judge.
+    :param members: every desired member of the cluster, as for
+        :func:`kd_configmeta` (``member`` is one of them), to find for
+        example the member that can tell (the NameNode).
     :returns: an action whose completion (see its ``done_when``) marks the
-        member ready, for example a check that a DataNode registered; or
-        ``None``, in which case a member is ready as soon as it is configured.
+        member ready, for example a check that a DataNode registered; it may
+        run in another member of the cluster. ``None``: the member is ready
+        as soon as it is configured.
     :raises: the member stays not ready and the error is reported.
 
     Added in 0.1.0.

@@ -722,11 +722,44 @@ class Hooks:
     # -- lifecycle ---------------------------------------------------------
 
     def member_readiness(
-        self, app: KubeDirectorApp, cluster: KubeDirectorCluster, role: ClusterRole, member: Member
+        self,
+        app: KubeDirectorApp,
+        cluster: KubeDirectorCluster,
+        role: ClusterRole,
+        member: Member,
+        members: Sequence[Member] = (),
     ) -> ExecAction | None:
-        """The check that makes ``member`` ready, or ``None`` (``kd_member_readiness``)."""
-        arguments = {"app": app, "cluster": cluster, "role": role, "member": member}
-        return self._first("kd_member_readiness", app, arguments, ExecAction)
+        """The check that makes ``member`` ready, or ``None`` (``kd_member_readiness``).
+
+        ``members`` is every desired member of the cluster (see the hook).
+        """
+        answer = self.member_readiness_from(app, cluster, role, member, members)
+        return answer[0] if answer is not None else None
+
+    def member_readiness_from(
+        self,
+        app: KubeDirectorApp,
+        cluster: KubeDirectorCluster,
+        role: ClusterRole,
+        member: Member,
+        members: Sequence[Member] = (),
+    ) -> tuple[ExecAction, str] | None:
+        """As :meth:`member_readiness`, with the name of the plugin that answered."""
+        hook = "kd_member_readiness"
+        arguments = {
+            "app": app,
+            "cluster": cluster,
+            "role": role,
+            "member": member,
+            "members": tuple(members),
+        }
+        for plugin, result in self._each(hook, app, arguments):
+            if result is None:
+                continue
+            if not isinstance(result, ExecAction):
+                raise self._bad_result(plugin, hook, "a ExecAction or None", result)
+            return result, plugin
+        return None
 
     def on_resize(
         self, app: KubeDirectorApp, cluster: KubeDirectorCluster, resize: RoleResize

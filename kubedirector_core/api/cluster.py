@@ -424,6 +424,25 @@ class NotificationDesc(WireModel):
     )
 
 
+class MemberReadiness(WireModel):
+    """The readiness action a plugin asked for a set-up member (``kd_member_readiness``)."""
+
+    key: StrictStr = Field(description="The plugin's key of the readiness action. " + OURS)
+    plugin: StrictStr | None = Field(
+        default=None, description="The plugin that asked for it. " + OURS
+    )
+    started_at: StrictStr | None = Field(
+        default=None,
+        description="When the core first ran it for the member's current setup (RFC 3339); "
+        "a check that has not passed timeoutSeconds later fails. " + OURS,
+    )
+    error: StrictStr | None = Field(
+        default=None,
+        description="Why it failed; the member is in config error until the plugin asks for "
+        "another action (a new key), answers none, or the container changes. " + OURS,
+    )
+
+
 class MemberStateDetail(WireModel):
     """Details of a member's configuration by its setup scripts."""
 
@@ -472,6 +491,15 @@ class MemberStateDetail(WireModel):
     )
     storage_init_progress: StrictStr | None = Field(
         default=None, description="Progress of copying persistent directories to storage."
+    )
+    readiness: MemberReadiness | None = Field(
+        default=None,
+        description="The plugin's readiness action for a set-up member not yet ready; "
+        "removed once it is done. " + OURS,
+    )
+    waiting_for: StrictStr | None = Field(
+        default=None,
+        description="What a set-up member waits for before it counts as ready. " + OURS,
     )
 
 
@@ -602,6 +630,11 @@ class DoneAction(WireModel):
         default=None, description="The role whose resize asked for it. " + OURS
     )
     member: StrictStr | None = Field(default=None, description="Where it ran. " + OURS)
+    readiness_of: StrictStr | None = Field(
+        default=None,
+        description="The member this action proved ready (kd_member_readiness); absent for "
+        "a resize's action. " + OURS,
+    )
     finished_at: StrictStr | None = Field(
         default=None, description="When it was recorded done (RFC 3339). " + OURS
     )
@@ -803,8 +836,9 @@ class ClusterStatus(WireModel):
     )
     done_actions: list[DoneAction] | None = Field(
         default=None,
-        description="Plugins' in-container actions of resizes and configuration changes under "
-        "way that finished; cleared once the resize or change is done. " + OURS,
+        description="Plugins' in-container actions that finished: of resizes and configuration "
+        "changes under way, and readiness actions of members not yet ready; cleared once the "
+        "resize or change is done or the member ready. " + OURS,
     )
     reconciled_config: ReconciledConfig | None = Field(
         default=None,

@@ -11,7 +11,9 @@ Order of work, each step on a copy of the status:
    an invalid cluster gets ``Valid=False`` and nothing else is planned;
 2. per role: add members up to the spec (fresh node ids), or mark the
    highest ordinals as leaving once ``kd_on_resize`` agrees; advance every
-   member's state from what its pod shows;
+   member's state from what its pod shows (a joining member whose setup
+   succeeded joins once its ``kd_member_readiness`` action, if any, is done,
+   running that action meanwhile: see ``plan/readiness``);
 3. render the objects (``kd_pre_create`` per role);
 4. a configuration change (``spec.connections``, see ``configchange``):
    once members were told with ``--reconnect``, ask ``kd_on_config_change``
@@ -43,7 +45,7 @@ from kubedirector_core.hooktypes import (
     ResizeVerdict,
     RoleResize,
 )
-from kubedirector_core.plan import configchange, done, guest, names, states
+from kubedirector_core.plan import configchange, done, guest, names, readiness, states
 from kubedirector_core.plan import configmeta as cm
 from kubedirector_core.plan import members as rec
 from kubedirector_core.plan.autoscale import effective_cluster, plan_autoscale
@@ -69,7 +71,7 @@ from kubedirector_core.plan.render import (
     sort_objects,
     statefulset,
 )
-from kubedirector_core.plan.status import finish_status
+from kubedirector_core.plan.status import finish_status, timestamp
 from kubedirector_core.plugins import Hooks, PluginFailure
 from kubedirector_core.problems import Problem
 from kubedirector_core.validation import StorageFacts, has_errors, validate_cluster
@@ -207,6 +209,8 @@ class _Planner:
         self.specs = {spec.id: spec for spec in role_specs(app, observed.cluster)}
         #: The cluster's desired members, as given to the hooks once membership is planned.
         self.members: tuple[Member, ...] = ()
+        #: The roster for readiness hooks during the current role's pass (None: not built).
+        self._roster: tuple[Member, ...] | None = None
 
     def run(self) -> None:
         self.status["clusterService"] = names.headless_service_name(self.cluster)
@@ -375,6 +379,7 @@ class _Planner:
 
     def _advance_role(self, role: rec.RoleRecord) -> None:
         role_id = role["id"]
+        self._roster = None
         spec = self.specs.get(role_id)
         members = rec.members_of(role)
         if spec is None:
@@ -409,7 +414,9 @@ class _Planner:
             if _failed_here(member, pod, self._setup_key(spec, member)):
                 member["state"] = states.CONFIG_ERROR
             elif member.get("configured") and _same_container(member, pod):
-                member["state"] = states.CONFIGURED
+                held = state == states.CONFIG_ERROR and readiness.record_of(member) is not None
+                if not held or self._readiness(spec, member) is readiness.Verdict.READY:
+                    member["state"] = states.CONFIGURED
 
     @staticmethod
     def _settled(spec: RoleSpec, members: Sequence[rec.MemberRecord]) -> bool:
@@ -425,18 +432,23 @@ class _Planner:
         joining = [m for m in rec.members_of(role) if m.get("state") in states.JOINING_STATES]
         if spec is None or not joining:
             return
-        settled = [
-            m
-            for m in joining
-            if m.get("state") == states.CREATING
-            and (
-                (m.get("configured") and _same_container(m, self._pod(m)))
-                or _failed_here(m, self._pod(m), self._setup_key(spec, m))
-            )
-        ]
+        settled: list[rec.MemberRecord] = []
+        joined: list[rec.MemberRecord] = []
+        for member in joining:
+            if member.get("state") != states.CREATING:
+                continue
+            pod = self._pod(member)
+            if member.get("configured") and _same_container(member, pod):
+                # Judged on every pass, so that each member's readiness action runs.
+                verdict = self._readiness(spec, member)
+                if verdict is not readiness.Verdict.WAITING:
+                    settled.append(member)
+                if verdict is readiness.Verdict.READY:
+                    joined.append(member)
+            elif _failed_here(member, pod, self._setup_key(spec, member)):
+                settled.append(member)
         if len(settled) < len(joining):
             return
-        joined = [m for m in joining if m.get("configured")]
         current = sum(1 for m in rec.members_of(role) if m.get("state") in (states.CONFIGURED,))
         if joined and self._was_configured():
             decision = self._resize_decision(
@@ -444,11 +456,68 @@ class _Planner:
             )
             if decision is None or decision.verdict is not ResizeVerdict.PROCEED:
                 return
+        joined_pods = {m["pod"] for m in joined}
         for member in joining:
-            member["state"] = states.CONFIGURED if member.get("configured") else states.CONFIG_ERROR
+            ready = member["pod"] in joined_pods
+            member["state"] = states.CONFIGURED if ready else states.CONFIG_ERROR
         self._queue_for_others(
             role_id, "addnodes", joined, skip={m["pod"] for m in joining}, only_new=True
         )
+
+    def _readiness(self, spec: RoleSpec, member: rec.MemberRecord) -> readiness.Verdict:
+        """Whether a set-up member is ready; runs its plugin's readiness action meanwhile."""
+        detail = rec.detail(member)
+        try:
+            answer = self.hooks.member_readiness_from(
+                self.app,
+                self.cluster,
+                spec.cluster_role,
+                self._member(spec.id, member),
+                self._desired_members(),
+            )
+            if answer is not None:
+                self._check_target(answer[0], answer[1])
+        except PluginError as error:
+            self.work.fail(error)
+            detail[readiness.WAITING_FOR] = f"kd_member_readiness of plugin {error.plugin}: {error}"
+            self.work.requeue(RESIZE_RECHECK_SECONDS)
+            return readiness.Verdict.WAITING
+        if answer is None or answer[0].key in done.readiness_keys(self.status, member["pod"]):
+            self._ready(member, done=answer is not None)
+            return readiness.Verdict.READY
+        action, plugin = answer
+        record = readiness.start(member, action, plugin, timestamp(self.observed.now))
+        if record.get("error"):
+            return readiness.Verdict.FAILED
+        if readiness.expired(record, action, self.observed.now):
+            readiness.fail(member, record, f"did not pass within {action.timeout_seconds:g} s")
+            return readiness.Verdict.FAILED
+        guest_key = readiness.guest_key(action.key, str(member.get("containerID") or ""))
+        self._plugin_action(spec.id, action, guest_key, readiness_of=member["pod"])
+        detail[readiness.WAITING_FOR] = readiness.waiting_for(action, plugin, member["pod"])
+        self.work.requeue(action.poll_seconds)
+        return readiness.Verdict.WAITING
+
+    def _desired_members(self) -> tuple[Member, ...]:
+        """:meth:`roster`, built once per role's pass (readiness asks for every joining member)."""
+        if self._roster is None:
+            self._roster = self.roster()
+        return self._roster
+
+    def _check_target(self, action: ExecAction, plugin: str) -> None:
+        """A readiness action must run in a member of the cluster."""
+        if rec.find_member(self.status, action.member) is None:
+            raise PluginError(
+                plugin,
+                f"readiness action {action.key!r} names member {action.member!r}, "
+                "which is not a member of the cluster",
+                "kd_member_readiness",
+            )
+
+    def _ready(self, member: rec.MemberRecord, *, done: bool) -> None:
+        event = readiness.mark_ready(member, done=done)
+        if event is not None:
+            self.work.events.append(event)
 
     def _complete_leaves(self, role_id: str, role: rec.RoleRecord) -> None:
         members = rec.members_of(role)
@@ -806,28 +875,41 @@ class _Planner:
     ) -> None:
         """Run the ``actions`` not done yet of ``role_id``'s resize, or ``hook``'s, in members."""
         for action in actions:
-            pod = self.observed.pods.get(action.member)
-            if pod is None or not _running(pod):
-                continue
-            key = plugin_key(action.key)
-            command_text = " ".join(guest.quote(word) for word in action.command)
-            extra: tuple[str, ...] = ()
-            if action.done_when is DoneWhen.CHECK_SUCCEEDS:
-                extra = (" ".join(guest.quote(word) for word in action.check),)
-            self.work.actions.append(
-                MemberAction(
-                    key=key,
-                    member=action.member,
-                    container=action.container or names.APP_CONTAINER,
-                    kind=ActionKind.PLUGIN,
-                    command=guest.guest_command("exec", key, command_text, *extra),
-                    timeout_seconds=action.timeout_seconds,
-                    container_id=pod.container_id,
-                    plugin_key=action.key,
-                    role=role_id,
-                    hook=hook,
-                )
+            self._plugin_action(role_id, action, plugin_key(action.key), hook=hook)
+
+    def _plugin_action(
+        self,
+        role_id: str | None,
+        action: ExecAction,
+        key: str,
+        *,
+        hook: str | None = None,
+        readiness_of: str | None = None,
+    ) -> None:
+        """Run a plugin's ``action`` under the guest done key ``key``, if its member runs."""
+        pod = self.observed.pods.get(action.member)
+        if pod is None or not _running(pod):
+            return
+        command_text = " ".join(guest.quote(word) for word in action.command)
+        extra: tuple[str, ...] = ()
+        if action.done_when is DoneWhen.CHECK_SUCCEEDS:
+            extra = (" ".join(guest.quote(word) for word in action.check),)
+        self.work.actions.append(
+            MemberAction(
+                key=key,
+                member=action.member,
+                container=action.container or names.APP_CONTAINER,
+                kind=ActionKind.PLUGIN,
+                command=guest.guest_command("exec", key, command_text, *extra),
+                timeout_seconds=action.timeout_seconds,
+                container_id=pod.container_id,
+                plugin_key=action.key,
+                role=role_id,
+                hook=hook,
+                readiness_of=readiness_of,
+                polls=action.done_when is DoneWhen.CHECK_SUCCEEDS,
             )
+        )
 
     def _pod(self, member: rec.MemberRecord, *, any_state: bool = False) -> ObservedPod | None:
         pod = self.observed.pods.get(str(member.get("pod")))
@@ -883,12 +965,21 @@ def _member_events(previous: Mapping[str, Any], status: Mapping[str, Any]) -> li
             events.append(PlannedEvent("Normal", "MemberConfigured", f"member {pod} is configured"))
         elif state == states.CONFIG_ERROR:
             events.append(
-                PlannedEvent("Warning", "MemberConfigError", f"setup of member {pod} failed")
+                PlannedEvent("Warning", "MemberConfigError", _config_error(str(pod), status))
             )
     for pod in before:
         if pod not in after:
             events.append(PlannedEvent("Normal", "MemberDeleted", f"member {pod} was removed"))
     return events
+
+
+def _config_error(pod: str, status: Mapping[str, Any]) -> str:
+    """Why member ``pod`` is in config error, for its Event."""
+    member = next((m for _, m in _members(status) if m.get("pod") == pod), {})
+    record = (member.get("stateDetail") or {}).get(readiness.RECORD) or {}
+    if record.get("error"):
+        return f"member {pod} did not become ready: {record['error']}"
+    return f"setup of member {pod} failed"
 
 
 def _members(status: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:

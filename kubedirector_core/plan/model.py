@@ -201,11 +201,18 @@ class MemberAction:
     #: The plugin's own key (``ExecAction.key``) of a ``PLUGIN`` action; a successful
     #: outcome records it in the status's ``doneActions``.
     plugin_key: str | None = None
-    #: The role whose resize asked for a ``PLUGIN`` action.
+    #: The role whose resize asked for a ``PLUGIN`` action (for a readiness action: the
+    #: role of the member it judges).
     role: str | None = None
     #: The hook whose answer a ``PLUGIN`` action comes from when it is not a role's
     #: ``kd_on_resize``: ``kd_on_config_change`` (see ``plan/configchange``).
     hook: str | None = None
+    #: The member whose readiness this ``PLUGIN`` action tells (``kd_member_readiness``);
+    #: ``None`` for a resize's action. It may run in another member.
+    readiness_of: str | None = None
+    #: True when the exit status is a check's (``DoneWhen.CHECK_SUCCEEDS``): a status
+    #: other than 0 means "not yet", not a failure.
+    polls: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final
 
-from kubedirector_core.plan import done, names, states
+from kubedirector_core.plan import done, names, readiness, states
 from kubedirector_core.plan import members as rec
 from kubedirector_core.plan.model import (
     ActionKind,
@@ -207,6 +207,17 @@ def _progressing_condition(
     if waiting:
         role, (reason, message) = waiting[0]
         return _condition("Progressing", True, reason, f"role {role}: {message}")
+    unready = sorted(
+        (str(m.get("pod")), str(detail[readiness.WAITING_FOR]))
+        for m in members
+        if (detail := m.get("stateDetail") or {}).get(readiness.WAITING_FOR)
+    )
+    if unready:
+        more = f" (and {len(unready) - 1} more)" if len(unready) > 1 else ""
+        pod, what = unready[0]
+        return _condition(
+            "Progressing", True, "WaitingForReadiness", f"member {pod} waits for {what}{more}"
+        )
     changing = sorted(
         str(m.get("pod"))
         for m in members
@@ -355,12 +366,15 @@ def record_outcome(
     retried. A plugin's action that succeeded (for ``DoneWhen.CHECK_SUCCEEDS``:
     its check passed) is recorded by its plugin key in ``doneActions``, which
     ``RoleResize.done_keys`` is built from; one that failed changes nothing
-    and is asked for again. A member no longer in the status is ignored.
+    and is asked for again, except a readiness action's failure, which is
+    recorded on the member it judges (see ``plan/readiness``). A member no
+    longer in the status is ignored.
     """
     result = copy.deepcopy(dict(status))
     action = outcome.action
     if action.kind is ActionKind.PLUGIN:
         done.record_done(result, outcome, timestamp(now))
+        readiness.record_failure(result, outcome)
         return result
     member = rec.find_member(result, action.member)
     if member is None:
@@ -370,6 +384,10 @@ def record_outcome(
         member["setupResult"] = _setup_result(outcome, now)
     if action.kind is ActionKind.CONFIGURE:
         _record_setup(member, outcome, ran)
+        if outcome.succeeded:
+            # Set up (again): its readiness is judged afresh.
+            readiness.forget(member)
+            done.forget_readiness(result, action.member)
     elif ran:
         remaining = [entry for entry in rec.queue(member) if _entry_key(entry) != action.key]
         rec.set_queue(member, remaining)
@@ -437,6 +455,8 @@ def outcome_event(outcome: ActionOutcome) -> PlannedEvent | None:
     action = outcome.action
     if outcome.succeeded:
         return None
+    if _not_yet(outcome):
+        return None  # a readiness check that did not pass yet: it is polled again
     what = _describe(action)
     if outcome.timed_out:
         return PlannedEvent(
@@ -456,9 +476,18 @@ def outcome_event(outcome: ActionOutcome) -> PlannedEvent | None:
     )
 
 
+def _not_yet(outcome: ActionOutcome) -> bool:
+    """True for a readiness check that ran, did not pass, and has time left."""
+    action = outcome.action
+    ran = outcome.exit_code is not None and not outcome.timed_out
+    return action.readiness_of is not None and action.polls and ran
+
+
 def _describe(action: MemberAction) -> str:
     if action.kind is ActionKind.CONFIGURE:
         return "setup"
+    if action.kind is ActionKind.PLUGIN and action.readiness_of is not None:
+        return f"readiness action {action.plugin_key!r} of {action.readiness_of}"
     if action.kind is ActionKind.PLUGIN:
         return f"plugin {action.plugin or '?'} action {action.key}"
     return f"--{action.kind.value}"

@@ -36,6 +36,8 @@ def kd_claims() -> Sequence[str]:
 kd_validate_app = hookimpl(policies.app_problems)
 #: One NameNode, DataNodes >= dfs.replication, NodeManagers big enough for YARN.
 kd_validate_cluster = hookimpl(policies.cluster_problems)
+#: A DataNode is ready once the NameNode reports it live.
+kd_member_readiness = hookimpl(policies.member_readiness)
 #: Decommission DataNodes/NodeManagers before a shrink; refuse to go below replication.
 kd_on_resize = hookimpl(policies.resize_decision)
 #: Replace lost members promptly; keep a NameNode's volume.

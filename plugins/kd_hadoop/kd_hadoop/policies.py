@@ -1,4 +1,5 @@
-"""Decisions: what is wrong with a cluster, and what to do on resize, node loss and load.
+"""Decisions: what is wrong with a cluster, when a member is ready, what to do on resize,
+node loss and load.
 
 Pure functions of the app, the cluster and the hook's request; ``plugin.py``
 only wires them to the hooks.
@@ -56,6 +57,10 @@ from kubedirector_core import (
 #: How long a decommission may take before the operator reports it (HDFS moves data).
 DECOMMISSION_TIMEOUT_SECONDS = 6 * 3600.0
 DECOMMISSION_POLL_SECONDS = 10.0
+
+#: How long a new DataNode may take to register with the NameNode, and how often to look.
+REGISTRATION_TIMEOUT_SECONDS = 600.0
+REGISTRATION_POLL_SECONDS = 5.0
 
 #: Keys name their members up to this length, else a digest (the guest allows 200 characters).
 _KEY_NAMES_LIMIT = 150
@@ -189,6 +194,42 @@ def _yarn_problems(
                 )
             )
     return problems
+
+
+# ---------------------------------------------------------------------------
+# Readiness: a DataNode is ready once the NameNode reports it live
+# ---------------------------------------------------------------------------
+
+
+def member_readiness(
+    app: KubeDirectorApp,
+    cluster: KubeDirectorCluster,
+    member: Member,
+    members: Sequence[Member],
+) -> ExecAction | None:
+    """Hold a set-up DataNode until the NameNode lists it among its live DataNodes.
+
+    The check runs in the NameNode (``kd-hadoop is-registered hdfs HOST``,
+    which reads ``hdfs dfsadmin -report -live``), so the cluster is not
+    configured, and other members are not told about a new DataNode, before
+    HDFS can use it. Other members, and clusters without a NameNode listed,
+    are ready once configured.
+    """
+    if not is_hadoop_layout(app) or DATANODE not in daemons_of(member.role):
+        return None
+    namenode = first(members, NAMENODE)
+    if namenode is None:
+        return None
+    return ExecAction(
+        key=action_key("registered-hdfs", cluster.metadata.generation or 0, [member]),
+        member=namenode.name,
+        command=("true",),
+        done_when=DoneWhen.CHECK_SUCCEEDS,
+        check=guest_command(HELPER, "is-registered", "hdfs", member.hostname),
+        timeout_seconds=REGISTRATION_TIMEOUT_SECONDS,
+        poll_seconds=REGISTRATION_POLL_SECONDS,
+        description=f"the NameNode reports DataNode {member.hostname} live",
+    )
 
 
 # ---------------------------------------------------------------------------

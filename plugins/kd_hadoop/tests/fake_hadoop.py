@@ -12,7 +12,12 @@ run (a guest root in a unit test, a pod's directory on the test control plane):
 * ``hdfs dfsadmin -report`` plays a NameNode: every DataNode it has seen (in
   ``workers`` or the exclude list) is reported; one on the exclude list reports
   "Decommission in progress" on its first :data:`REPORTS_IN_PROGRESS` reports,
-  then "Decommissioned".
+  then "Decommissioned";
+* ``hdfs dfsadmin -report -live`` lists the same DataNodes, all live, without
+  counting as a report (it advances no decommission). Like the rest of this
+  NameNode it knows DataNodes from its own ``workers`` file, not from DataNodes
+  registering: a DataNode added by a grow is listed only once the NameNode's
+  files name it.
 """
 
 from __future__ import annotations
@@ -58,6 +63,13 @@ case "$*" in
                 "$host" "$host" "$state"
         done <"$STATE/registered"
         record "hdfs $* answered:$answer" ;;
+    "dfsadmin -report -live")
+        cat "$CONF/workers" "$CONF/dfs.exclude" "$STATE/registered" 2>/dev/null | sort -u \
+            | while read -r host; do
+                [ -n "$host" ] || continue
+                printf 'Name: 10.0.0.9:9866 (%s)\nHostname: %s\n\n' "$host" "$host"
+            done
+        record "hdfs $*" ;;
     *) record "hdfs $*" ;;
 esac
 exit 0

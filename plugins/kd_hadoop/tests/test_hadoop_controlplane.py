@@ -34,6 +34,7 @@ from kubedirector_core.testing.operator import (
     OperatorProcess,
     apply,
     condition,
+    event_messages,
     get_cluster,
     member_dirs,
     timeline,
@@ -151,6 +152,21 @@ def test_datanodes_4_to_2_decommission_first_and_2_to_1_is_refused(
         for pod in datanodes:
             started = fake_hadoop.calls(control_plane.pod_dir(namespace, pod))
             assert started[:1] == ["hdfs --daemon start datanode"], pod
+        # Each DataNode joined once the NameNode listed it live (kd_member_readiness).
+        checks = fake_hadoop.calls(control_plane.pod_dir(namespace, namenode))
+        assert "hdfs dfsadmin -report -live" in checks
+        ready = wait_until(
+            "a MemberReady Event for each DataNode",
+            lambda: (
+                len(found := event_messages(control_plane, namespace, CLUSTER, "MemberReady"))
+                == len(datanodes)
+                and found
+            ),
+            timeout=120,
+        )
+        assert isinstance(ready, list)
+        assert sorted(message.split()[1] for message in ready) == sorted(datanodes)
+        assert all(m.endswith("of plugin hadoop is done") for m in ready), ready
 
         statefulset = next(
             r["statefulSet"] for r in created["status"]["roles"] if r["id"] == "datanode"

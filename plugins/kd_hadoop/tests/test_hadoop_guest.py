@@ -176,6 +176,30 @@ def test_a_datanode_that_comes_back_is_recommissioned(tmp_path: Path, hooks: kd.
     assert guests.calls(namenode) == ["hdfs dfsadmin -refreshNodes"]
 
 
+def test_a_datanode_is_registered_once_the_namenode_lists_it_live(
+    tmp_path: Path, hooks: kd.Hooks
+) -> None:
+    cluster = build.cluster(datanode=2)
+    guests = Guests(tmp_path / "pods", build.app(), cluster)
+    namenode = build.member("namenode")
+    guests.deliver(namenode)
+    members = build.members(cluster)
+    role = build.role_of(cluster, "datanode")
+
+    def check(datanode: kd.Member) -> subprocess.CompletedProcess[str]:
+        action = hooks.member_readiness(guests.app, cluster, role, datanode, members)
+        assert action is not None
+        assert action.member == namenode.name
+        return guests.run(action.member, action.check)
+
+    assert check(build.member("datanode", 1)).returncode == 0  # in the NameNode's workers
+    unknown = check(build.member("datanode", 5))
+    assert unknown.returncode == 1
+    assert unknown.stdout == f"{build.fqdn('datanode', 5)}: not reported live by the NameNode\n"
+    # Asking only lists live DataNodes: it is not a report that advances a decommission.
+    assert guests.calls(namenode.name) == ["hdfs dfsadmin -report -live"] * 2
+
+
 def test_configure_formats_hdfs_once_and_starts_the_members_daemons(tmp_path: Path) -> None:
     guests = Guests(tmp_path / "pods", build.app(), build.cluster())
     namenode, worker = build.member("namenode"), build.member("nodemanager", 1)

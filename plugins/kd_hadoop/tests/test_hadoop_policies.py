@@ -181,6 +181,45 @@ def test_other_roles_resize_freely(hooks: kd.Hooks) -> None:
     assert hooks.on_resize(build.app(), build.cluster(), resize).verdict is kd.ResizeVerdict.PROCEED
 
 
+# -- readiness ----------------------------------------------------------------------------
+
+
+def test_a_datanode_is_ready_once_the_namenode_reports_it_live(hooks: kd.Hooks) -> None:
+    cluster = build.cluster()
+    members = build.members(cluster)
+    role = build.role_of(cluster, "datanode")
+
+    action = hooks.member_readiness(
+        build.app(), cluster, role, build.member("datanode", 1), members
+    )
+
+    assert action is not None
+    assert action.member == "hadoop-example-namenode-0"
+    assert action.done_when is kd.DoneWhen.CHECK_SUCCEEDS
+    assert action.check[-3:] == ("is-registered", "hdfs", build.fqdn("datanode", 1))
+    assert "${KD_GUEST_ROOT:-}/opt/kd-hadoop/bin/kd-hadoop" in action.check[2]
+    assert all(c.isalnum() or c in "._-" for c in action.key), action.key
+    assert build.fqdn("datanode", 1) in action.description
+
+
+@pytest.mark.parametrize("role_id", ["namenode", "resourcemanager", "nodemanager"])
+def test_members_without_a_datanode_are_ready_once_configured(
+    hooks: kd.Hooks, role_id: str
+) -> None:
+    cluster = build.cluster()
+    role = build.role_of(cluster, role_id)
+    member = build.member(role_id)
+    assert (
+        hooks.member_readiness(build.app(), cluster, role, member, build.members(cluster)) is None
+    )
+
+
+def test_without_a_namenode_listed_a_datanode_is_not_held(hooks: kd.Hooks) -> None:
+    cluster = build.cluster()
+    role = build.role_of(cluster, "datanode")
+    assert hooks.member_readiness(build.app(), cluster, role, build.member("datanode")) is None
+
+
 # -- node failures --------------------------------------------------------------------------
 
 

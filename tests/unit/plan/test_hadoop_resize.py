@@ -40,11 +40,17 @@ def test_hadoop_datanode_shrink_decommissions_once_then_removes_the_member() -> 
     cluster["metadata"].update(namespace="ns", uid="uid-h", generation=1)
     sim = Sim(app=app, cluster=cluster, hooks=isolated_hooks(("hadoop", kd_hadoop_plugin)))
     sim.converge()
+    # Each DataNode joined once its readiness check (in the NameNode) passed: run once each.
+    checks = sim.calls_of(ActionKind.PLUGIN)
+    assert len(checks) == len(_datanodes(sim))
+    assert all("is-registered" in " ".join(c.arguments) for c in checks)
+    for pod in _datanodes(sim):
+        assert sum(f"'{pod}." in " ".join(c.arguments) for c in checks) == 1, pod
     leaving = _datanodes(sim)[2]
     sim.resize("datanode", 2)
     sim.converge()
     assert len(_datanodes(sim)) == 2
-    decommissions = sim.calls_of(ActionKind.PLUGIN)
+    decommissions = sim.calls_of(ActionKind.PLUGIN)[len(checks) :]
     assert len(decommissions) == 1
     assert "decommission" in decommissions[0].key
     assert f"{leaving}." in " ".join(decommissions[0].arguments)
