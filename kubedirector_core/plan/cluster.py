@@ -886,9 +886,17 @@ class _Planner:
         hook: str | None = None,
         readiness_of: str | None = None,
     ) -> None:
-        """Run a plugin's ``action`` under the guest done key ``key``, if its member runs."""
+        """Run a plugin's ``action`` under the guest done key ``key`` once its member is set up.
+
+        A member's own setup comes first: until it succeeded in the member's
+        current container (a NameNode not configured yet, say), the action
+        waits; the caller's requeue asks again.
+        """
         pod = self.observed.pods.get(action.member)
         if pod is None or not _running(pod):
+            return
+        target = rec.find_member(self.status, action.member)
+        if target is not None and not (target.get("configured") and _same_container(target, pod)):
             return
         command_text = " ".join(guest.quote(word) for word in action.command)
         extra: tuple[str, ...] = ()

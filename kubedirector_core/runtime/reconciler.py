@@ -503,7 +503,9 @@ class Reconciler:
         for action in actions:
             outcome = self._run_action(namespace, action)
             outcomes.append(outcome)
-            if not outcome.succeeded:
+            # A check that has not passed yet is no failure of the member: its other
+            # actions still run. Anything else that failed stops the member's list.
+            if not outcome.succeeded and not (action.polls and not outcome.timed_out):
                 break
         return outcomes
 

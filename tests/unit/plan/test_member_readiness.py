@@ -306,6 +306,61 @@ def test_a_readiness_action_in_an_unknown_member_is_a_plugin_failure(
     assert set(_states(sim, "worker")) == {"creating"}
 
 
+class CheckedAtTheMaster(Readiness):
+    """Checks each worker in the master, as kd-hadoop checks a DataNode in its NameNode."""
+
+    @hookimpl
+    def kd_member_readiness(
+        self, role: ClusterRole, member: Member, members: tuple[Member, ...]
+    ) -> ExecAction | None:
+        if role.id != "worker":
+            return None
+        [master] = [m.name for m in members if m.role == "master"]
+        return ExecAction(
+            key=f"ready:{member.name}",
+            member=master,
+            command=("true",),
+            done_when=DoneWhen.CHECK_SUCCEEDS,
+            check=("registered", member.hostname),
+            poll_seconds=5.0,
+        )
+
+
+def test_a_check_in_another_member_waits_until_that_member_is_set_up(
+    app: KubeDirectorApp,
+) -> None:
+    guest = Guest()
+    refusals = {"left": 3}
+
+    def master_starts_late(action: MemberAction) -> ActionOutcome:
+        # The master's exec is refused three times: its setup cannot run yet.
+        if action.kind is ActionKind.CONFIGURE and "master" in action.member and refusals["left"]:
+            refusals["left"] -= 1
+            return ActionOutcome(action=action, exit_code=None, output_tail="", error="refused")
+        return guest(action)
+
+    sim = Sim(
+        app=app,
+        cluster=cluster_wire(),
+        hooks=isolated_hooks(("readiness", CheckedAtTheMaster())),
+        runner=master_starts_late,
+    )
+    early = _steps(sim, 6)
+    [master] = [m["pod"] for r in sim.cluster["status"]["roles"] if r["id"] == "master"
+                for m in r["members"]]  # fmt: skip
+    assert refusals["left"] == 0
+    # No check was planned in the master before its own setup succeeded there.
+    for plan in early:
+        in_master = [a for a in plan.actions if a.member == master]
+        if any(a.kind is ActionKind.CONFIGURE for a in in_master):
+            assert all(a.readiness_of is None for a in in_master)
+    assert _states(sim, "master") == ["configured"]
+    guest.ready.update(_workers(sim))
+    sim.converge()
+    assert _states(sim, "worker") == ["configured"] * 3
+    assert set(guest.readiness_runs) == set(_workers(sim))
+
+
 def test_a_finished_check_is_not_run_again_after_an_operator_crash(
     app: KubeDirectorApp,
 ) -> None:
