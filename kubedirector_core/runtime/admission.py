@@ -67,10 +67,20 @@ class FoundApp:
 
 @dataclass(frozen=True)
 class ClusterDefaults:
-    """Operator-wide defaults (from KubeDirectorConfig) given to clusters."""
+    """Operator-wide defaults and rules (from KubeDirectorConfig) for clusters."""
 
     service_type: str = "NodePort"
     naming_scheme: str = "CrNameRole"
+    #: defaultStorageClassName: before the Kubernetes default StorageClass.
+    storage_class: str | None = None
+    #: requiredSecretPrefix: Secrets named in a cluster must start with it.
+    required_secret_prefix: str | None = None
+
+    def storage(self, facts: StorageFacts | None) -> StorageFacts | None:
+        """``facts`` with the configured default StorageClass in place of the Kubernetes one."""
+        if facts is None or self.storage_class is None:
+            return facts
+        return StorageFacts(classes=facts.classes, default_class=self.storage_class)
 
 
 class AdmissionFacts(Protocol):
@@ -164,12 +174,14 @@ def handlers(
         **_: Any,
     ) -> None:
         found = await app_of(body)
+        defaults = await facts.defaults()
         _cluster, problems = validate_cluster(
             dict(body),
             found.app if found else None,
             old=dict(old) if old else None,
-            storage=await facts.storage(),
+            storage=defaults.storage(await facts.storage()),
             plugin_rules=plugin_rules,
+            required_secret_prefix=defaults.required_secret_prefix,
         )
         _reject(problems, warnings)
 
@@ -187,7 +199,7 @@ def handlers(
             app_catalog=found.catalog if operation == "CREATE" else None,
             service_type=defaults.service_type,
             naming_scheme=defaults.naming_scheme,
-            storage=await facts.storage(),
+            storage=defaults.storage(await facts.storage()),
         )
         if operations:
             defaulted = _apply_adds(body, operations)
