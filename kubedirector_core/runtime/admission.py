@@ -23,7 +23,8 @@ from typing import Any, Protocol
 import kopf
 
 from kubedirector_core.api import GROUP, VERSION, KubeDirectorApp
-from kubedirector_core.problems import Problem
+from kubedirector_core.api.config import CONFIG_NAME, KubeDirectorConfig
+from kubedirector_core.problems import Problem, Severity
 from kubedirector_core.validation import (
     PluginRules,
     StorageFacts,
@@ -230,7 +231,9 @@ def handlers(
         _reject(problems, warnings)
 
     async def check_config(body: Mapping[str, Any], warnings: list[str], **_: Any) -> None:
-        _config, problems = validate_config(dict(body))
+        config, problems = validate_config(dict(body))
+        if config is not None and not any(p.is_error for p in problems):
+            problems += config_rules(config, await facts.storage())
         _reject(problems, warnings)
 
     return {
@@ -239,6 +242,35 @@ def handlers(
         DEFAULT_CLUSTER: default_cluster,
         VALIDATE_CONFIG: check_config,
     }
+
+
+def config_rules(config: KubeDirectorConfig, storage: StorageFacts | None) -> list[Problem]:
+    """What a KubeDirectorConfig needs beyond its schema, as KubeDirector checks it.
+
+    Its ``defaultStorageClassName`` must exist (skipped when the classes are
+    unknown); a config not named ``kd-global-config`` is accepted with a
+    warning, since the operator reads no other.
+    """
+    problems: list[Problem] = []
+    if config.name != CONFIG_NAME:
+        problems.append(
+            Problem(
+                "metadata.name",
+                f"the operator reads only the KubeDirectorConfig named {CONFIG_NAME!r} in its "
+                f"system namespace: {config.name!r} has no effect",
+                severity=Severity.WARNING,
+            )
+        )
+    wanted = config.spec.default_storage_class_name if config.spec is not None else None
+    if wanted and storage is not None and wanted not in storage.classes:
+        known = ", ".join(sorted(storage.classes)) or "(none)"
+        problems.append(
+            Problem(
+                "spec.defaultStorageClassName",
+                f"StorageClass {wanted!r} does not exist; existing classes: {known}",
+            )
+        )
+    return problems
 
 
 def webhook_configurations(

@@ -169,3 +169,27 @@ def test_kubedirector_validate_checks_secrets_against_a_config_file(
     )
     assert together.exit_code == 1
     assert "spec.roles[0].secret.name" in together.output
+
+
+def test_a_config_naming_a_missing_storage_class_is_refused(app: KubeDirectorApp) -> None:
+    handler = admission.handlers(_Facts(app, CONFIGURED))[admission.VALIDATE_CONFIG]
+    with pytest.raises(kopf.AdmissionError) as refused:
+        asyncio.run(handler(body=_config(defaultStorageClassName="gold"), warnings=[]))
+    assert str(refused.value) == (
+        "spec.defaultStorageClassName: StorageClass 'gold' does not exist; "
+        "existing classes: fast, standard"
+    )
+    warnings: list[str] = []
+    asyncio.run(handler(body=_config(defaultStorageClassName="fast"), warnings=warnings))
+    assert warnings == []
+
+
+def test_a_config_of_another_name_is_accepted_with_a_warning(app: KubeDirectorApp) -> None:
+    handler = admission.handlers(_Facts(app, CONFIGURED))[admission.VALIDATE_CONFIG]
+    document = _config()
+    document["metadata"]["name"] = "my-config"
+    warnings: list[str] = []
+    asyncio.run(handler(body=document, warnings=warnings))
+    assert len(warnings) == 1
+    assert "only the KubeDirectorConfig named 'kd-global-config'" in warnings[0]
+    assert "'my-config' has no effect" in warnings[0]
