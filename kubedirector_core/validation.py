@@ -675,6 +675,50 @@ def _secret_key_rules(
     return problems
 
 
+def _secret_prefix_rules(
+    cluster: KubeDirectorCluster, old: KubeDirectorCluster | None, prefix: str | None
+) -> list[Problem]:
+    """Secrets must start with KubeDirectorConfig's ``requiredSecretPrefix``.
+
+    Only secrets named anew are checked (a new cluster, a role added or given
+    another secret), so clusters admitted before the prefix was configured
+    can still be resized.
+    """
+    if not prefix:
+        return []
+    checked: list[tuple[str, str, str | None]] = []
+    if cluster.spec.default_secret is not None:
+        before = old.spec.default_secret if old is not None else None
+        checked.append(
+            (
+                "spec.defaultSecret.name",
+                cluster.spec.default_secret.name,
+                before.name if before is not None else None,
+            )
+        )
+    for index, role in enumerate(cluster.spec.roles):
+        if role.secret is None:
+            continue
+        old_role = old.role(role.id) if old is not None else None
+        before_secret = old_role.secret if old_role is not None else None
+        checked.append(
+            (
+                f"spec.roles[{index}].secret.name",
+                role.secret.name,
+                before_secret.name if before_secret is not None else None,
+            )
+        )
+    return [
+        Problem(
+            path,
+            f"Secret {name!r} does not start with {prefix!r}, the prefix KubeDirectorConfig "
+            f"requires (requiredSecretPrefix): use a Secret whose name starts with {prefix!r}",
+        )
+        for path, name, before in checked
+        if not name.startswith(prefix) and name != before
+    ]
+
+
 def _pending_notifications(old: KubeDirectorCluster) -> bool:
     status = old.status
     if status is None:
@@ -740,6 +784,7 @@ def validate_cluster(
     old: Mapping[str, Any] | None = None,
     storage: StorageFacts | None = None,
     plugin_rules: PluginRules | None = None,
+    required_secret_prefix: str | None = None,
 ) -> tuple[KubeDirectorCluster | None, list[Problem]]:
     """Validate a KubeDirectorCluster document against its app.
 
@@ -747,6 +792,8 @@ def validate_cluster(
     (a problem). ``old`` is the stored cluster on an update, status included:
     an update that leaves the spec alone is not checked again. ``storage``
     lets the StorageClass rules run; without it they are skipped (offline).
+    ``required_secret_prefix`` (KubeDirectorConfig's) is the prefix the
+    names of newly named Secrets must have.
     """
     problems = check_header(document, "KubeDirectorCluster")
     if problems:
@@ -778,6 +825,7 @@ def validate_cluster(
         problems += _storage_rules(app, index, role, storage)
         problems += _label_rules(index, role)
     problems += _secret_key_rules(cluster, previous)
+    problems += _secret_prefix_rules(cluster, previous, required_secret_prefix)
     if plugin_rules is not None and not has_errors(problems):
         problems += plugin_rules.validate_cluster(cluster, app, previous)
     return cluster, _capped(problems)
@@ -848,11 +896,13 @@ def validate_document(
     *,
     apps: Mapping[str, KubeDirectorApp] | None = None,
     plugin_rules: PluginRules | None = None,
+    required_secret_prefix: str | None = None,
 ) -> tuple[Resource | None, list[Problem]]:
     """Validate any KubeDirector document, choosing the rules by its kind.
 
     A cluster is checked against ``apps[cluster.spec.app]``; an app missing
-    from ``apps`` is a problem.
+    from ``apps`` is a problem. ``required_secret_prefix`` is as in
+    :func:`validate_cluster`.
     """
     problems = check_header(document)
     if problems:
@@ -865,5 +915,10 @@ def validate_document(
         spec = document.get("spec")
         name = spec.get("app") if isinstance(spec, Mapping) else None
         app = (apps or {}).get(name) if isinstance(name, str) else None
-        return validate_cluster(document, app, plugin_rules=plugin_rules)
+        return validate_cluster(
+            document,
+            app,
+            plugin_rules=plugin_rules,
+            required_secret_prefix=required_secret_prefix,
+        )
     return validate_config(document)

@@ -4,7 +4,9 @@ Prints, as multi-document YAML, the Services and StatefulSets the operator
 would create for each KubeDirectorCluster in the file (as for a new cluster:
 every member, after the installed plugins' ``kd_pre_create``). The app comes
 from ``--app`` files, from the cluster file itself, or from the catalog
-(``--catalog``, ``$KUBEDIRECTOR_CATALOG``, installed packages). A cluster
+(``--catalog``, ``$KUBEDIRECTOR_CATALOG``, installed packages).
+``--config FILE`` renders with the operator's KubeDirectorConfig
+(``kd-global-config``: default service type, labels, domain...). A cluster
 that does not validate prints its problems as ``file: field.path: message``
 and the command exits 1.
 """
@@ -23,9 +25,10 @@ from kubedirector_core.api.documents import Document, read_documents
 from kubedirector_core.catalog import env_paths, load_catalog
 from kubedirector_core.errors import CatalogError, PluginError
 from kubedirector_core.plan import render_objects
+from kubedirector_core.plan.settings import OperatorSettings
 from kubedirector_core.plugins import Hooks, load_hooks
 from kubedirector_core.problems import Problem
-from kubedirector_core.validation import validate_app, validate_cluster
+from kubedirector_core.validation import validate_app, validate_cluster, validate_config
 
 
 def _line(source: str, problem: Problem) -> str:
@@ -62,14 +65,37 @@ def _catalog_apps(catalog_paths: Sequence[Path]) -> dict[str, KubeDirectorApp]:
         return {}
 
 
+def read_settings(config_file: Path) -> OperatorSettings:
+    """The settings of the KubeDirectorConfig in ``config_file``; its problems end the command."""
+    configs = [
+        doc
+        for doc in _read(config_file)
+        if isinstance(doc.body, dict) and doc.body.get("kind") == "KubeDirectorConfig"
+    ]
+    if len(configs) != 1:
+        raise click.ClickException(
+            f"{config_file}: holds {len(configs)} KubeDirectorConfigs; give a file with one"
+        )
+    config, problems = validate_config(configs[0].body)
+    errors = [p for p in problems if p.is_error]
+    if config is None or errors:
+        raise click.ClickException("\n".join(_line(configs[0].source, p) for p in errors))
+    return OperatorSettings.from_config(config)
+
+
 def render_file(
     cluster_file: Path,
     app_files: Sequence[Path],
     catalog_paths: Sequence[Path],
     hooks: Hooks,
     namespace: str | None = None,
+    settings: OperatorSettings | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """The objects of every cluster in ``cluster_file``, and problems as printable lines."""
+    """The objects of every cluster in ``cluster_file``, and problems as printable lines.
+
+    ``settings`` is the operator's KubeDirectorConfig (built-in values without).
+    """
+    settings = settings or OperatorSettings()
     documents = _read(cluster_file)
     given: list[Document] = [doc for path in app_files for doc in _read(path)]
     apps = _catalog_apps(catalog_paths)
@@ -86,14 +112,19 @@ def render_file(
     for source, body in clusters:
         name = (body.get("spec") or {}).get("app") if isinstance(body.get("spec"), dict) else None
         app = apps.get(name) if isinstance(name, str) else None
-        cluster, problems = validate_cluster(body, app, plugin_rules=hooks)
+        cluster, problems = validate_cluster(
+            body,
+            app,
+            plugin_rules=hooks,
+            required_secret_prefix=settings.required_secret_prefix,
+        )
         errors = [p for p in problems if p.is_error]
         lines += [_line(source, p) for p in errors]
         if cluster is None or app is None or errors:
             continue
         if namespace is not None:
             cluster = _in_namespace(cluster, namespace)
-        objects += render_objects(app, cluster, hooks)
+        objects += render_objects(app, cluster, hooks, settings)
     return objects, lines
 
 
@@ -119,18 +150,29 @@ def _in_namespace(cluster: KubeDirectorCluster, namespace: str) -> KubeDirectorC
     help="A catalog folder or file to find the app in (repeatable; also $KUBEDIRECTOR_CATALOG).",
 )
 @click.option("--namespace", "-n", default=None, help="Render as if in this namespace.")
+@click.option(
+    "--config",
+    "config_file",
+    default=None,
+    type=click.Path(path_type=Path),
+    help="A file with the operator's KubeDirectorConfig (kd-global-config) to render with.",
+)
 def render(
     cluster_file: Path,
     app_files: tuple[Path, ...],
     catalog_paths: tuple[Path, ...],
     namespace: str | None,
+    config_file: Path | None,
 ) -> None:
     """Print the objects the operator would create for a cluster, as YAML; exit 1 on a problem."""
     try:
         hooks = load_hooks()
     except (PluginError, ValueError) as error:
         raise click.ClickException(str(error)) from error
-    objects, lines = render_file(cluster_file, app_files, catalog_paths, hooks, namespace)
+    settings = read_settings(config_file) if config_file is not None else None
+    objects, lines = render_file(
+        cluster_file, app_files, catalog_paths, hooks, namespace, settings=settings
+    )
     if lines:
         for line in lines:
             click.echo(line, err=True)

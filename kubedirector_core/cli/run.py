@@ -104,7 +104,10 @@ def _webhook_options(
     "--system-namespace",
     default="kubedirector",
     show_default=True,
-    help="Namespace of the apps every namespace may use (appCatalog: system).",
+    help=(
+        "Namespace of the apps every namespace may use (appCatalog: system) and of "
+        "KubeDirectorConfig kd-global-config."
+    ),
 )
 @click.option("--workers", default=4, show_default=True, help="Clusters reconciled at once.")
 @click.option(

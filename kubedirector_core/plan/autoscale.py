@@ -133,7 +133,10 @@ def _due_at(last_evaluated: object, settings: RoleAutoscale) -> datetime | None:
 
 
 def listed_members(
-    cluster: KubeDirectorCluster, pods: Mapping[str, ObservedPod]
+    cluster: KubeDirectorCluster,
+    pods: Mapping[str, ObservedPod],
+    *,
+    domain_base: str = names.CLUSTER_DOMAIN,
 ) -> tuple[Member, ...]:
     """Every current member (not leaving) of every role, for the metrics hooks.
 
@@ -156,7 +159,7 @@ def listed_members(
                 name=str(m["pod"]),
                 role=spec.id,
                 ordinal=names.ordinal_of(str(m["pod"])),
-                hostname=names.fqdn(cluster, str(m["pod"])),
+                hostname=names.fqdn(cluster, str(m["pod"]), base=domain_base),
                 node_name=pod.node_name if (pod := pods.get(str(m["pod"]))) else None,
                 state=str(m.get("state") or ""),
                 node_id=int(m["nodeID"]) if m.get("nodeID") is not None else None,

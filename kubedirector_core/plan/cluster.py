@@ -71,6 +71,7 @@ from kubedirector_core.plan.render import (
     sort_objects,
     statefulset,
 )
+from kubedirector_core.plan.settings import TemplateSettings
 from kubedirector_core.plan.status import finish_status, timestamp
 from kubedirector_core.plugins import Hooks, PluginFailure
 from kubedirector_core.problems import Problem
@@ -121,6 +122,7 @@ def plan_cluster(observed: Observed, hooks: Hooks) -> Plan:
     are reported in the status (conditions ``Valid``, ``Degraded``,
     ``PluginFailed``) and as events.
     """
+    observed = with_config_defaults(observed)
     cluster, app = observed.cluster, observed.app
     previous = cluster.status.to_wire() if cluster.status is not None else {}
     # A second serialization is a fresh copy, and cheaper than a deep copy of the first.
@@ -155,6 +157,29 @@ def plan_cluster(observed: Observed, hooks: Hooks) -> Plan:
     )
 
 
+def with_config_defaults(observed: Observed) -> Observed:
+    """The observation with KubeDirectorConfig's defaults in the cluster's spec where it has none.
+
+    ``serviceType`` and ``namingScheme`` left out (a cluster admitted without
+    the mutating webhook) take the config's defaults; a cluster whose objects
+    are already named keeps the naming scheme of those names, so that a later
+    config change never renames a running cluster's objects.
+    """
+    settings = observed.settings
+    spec = observed.cluster.spec
+    update: dict[str, Any] = {}
+    if spec.service_type is None and settings.default_service_type is not None:
+        update["service_type"] = settings.default_service_type
+    if spec.naming_scheme is None:
+        scheme = names.recorded_naming_scheme(observed.cluster) or settings.default_naming_scheme
+        if scheme is not None:
+            update["naming_scheme"] = scheme
+    if not update:
+        return observed
+    cluster = observed.cluster.model_copy(update={"spec": spec.model_copy(update=update)})
+    return dataclasses.replace(observed, cluster=cluster)
+
+
 def _autoscale(observed: Observed, app: KubeDirectorApp, hooks: Hooks, work: _Work) -> Observed:
     """Evaluate autoscaled roles; the observation with their counts as the cluster's members."""
     scaling = plan_autoscale(observed, app, hooks, work.status)
@@ -182,10 +207,10 @@ def work_view(work: _Work) -> Mapping[str, Any]:
 
 
 def _validate(observed: Observed, hooks: Hooks) -> list[Problem]:
+    # KubeDirectorConfig's default StorageClass comes before the Kubernetes default one.
+    default_class = observed.settings.default_storage_class or observed.default_storage_class
     storage = (
-        StorageFacts(observed.storage_classes, observed.default_storage_class)
-        if observed.storage_classes
-        else None
+        StorageFacts(observed.storage_classes, default_class) if observed.storage_classes else None
     )
     document = observed.cluster.to_wire()
     _, problems = validate_cluster(document, observed.app, storage=storage, plugin_rules=hooks)
@@ -207,6 +232,8 @@ class _Planner:
         self.work = work
         self.status = work.status
         self.specs = {spec.id: spec for spec in role_specs(app, observed.cluster)}
+        #: The members' DNS domain base (KubeDirectorConfig's clusterSvcDomainBase).
+        self.domain_base = observed.settings.svc_domain_base
         #: The cluster's desired members, as given to the hooks once membership is planned.
         self.members: tuple[Member, ...] = ()
         #: The roster for readiness hooks during the current role's pass (None: not built).
@@ -353,7 +380,7 @@ class _Planner:
             name=member["pod"],
             role=role_id,
             ordinal=names.ordinal_of(member["pod"]),
-            hostname=names.fqdn(self.cluster, member["pod"]),
+            hostname=names.fqdn(self.cluster, member["pod"], base=self.domain_base),
             node_name=pod.node_name if pod else None,
             state=str(member.get("state") or ""),
             node_id=int(member["nodeID"]) if member.get("nodeID") is not None else None,
@@ -584,7 +611,9 @@ class _Planner:
             named = [m for m in subjects if not only_new or int(m.get("nodeID") or 0) > seen]
             if not named:
                 continue
-            fqdns = ",".join(names.fqdn(self.cluster, m["pod"]) for m in named)
+            fqdns = ",".join(
+                names.fqdn(self.cluster, m["pod"], base=self.domain_base) for m in named
+            )
             entry = {
                 "arguments": [
                     f"--{event}",
@@ -703,7 +732,9 @@ class _Planner:
             other = self.observed.connected_clusters.get(name)
             other_app = self.observed.connected_apps.get(name)
             if other is not None and other_app is not None:
-                clusters[name] = cm.connected_cluster_configmeta(name, other, other_app)
+                clusters[name] = cm.connected_cluster_configmeta(
+                    name, other, other_app, domain_base=self.domain_base
+                )
         return {"clusters": clusters, "configmaps": {}, "secrets": {}}
 
     # -- actions -------------------------------------------------------------------
@@ -739,6 +770,7 @@ class _Planner:
             listed,
             connections=self.connections_document(),
             plugin_metadata=plugin_metadata,
+            domain_base=self.domain_base,
         )
 
     def _member_action(
@@ -773,7 +805,9 @@ class _Planner:
             int(member.get("nodeID") or 0),
             tuple(member.get("blockDevicePaths") or ()),
         )
-        document = cm.node_configmeta(base, self.app, self.cluster, spec.id, entry)
+        document = cm.node_configmeta(
+            base, self.app, self.cluster, spec.id, entry, domain_base=self.domain_base
+        )
         files = [guest.GuestFile(guest.CONFIGMETA_PATH, _json(document), 0o644)]
         try:
             extra = self.hooks.member_files(
@@ -934,15 +968,32 @@ def _objects(
     observed: Observed, app: KubeDirectorApp, hooks: Hooks, work: _Work
 ) -> list[dict[str, Any]]:
     cluster = observed.cluster
+    settings = observed.settings
     objects: list[dict[str, Any]] = [headless_service(app, cluster)]
     for spec in role_specs(app, cluster):
         role = rec.find_role(work.status, spec.id)
         members = rec.members_of(role) if role is not None else []
         replicas = sum(1 for m in members if m.get("state") != states.DELETING)
         replicas = _contiguous(members, replicas)
-        role_objects = [statefulset(app, cluster, spec, replicas, observed.default_storage_class)]
+        role_objects = [
+            statefulset(
+                app,
+                cluster,
+                spec,
+                replicas,
+                observed.default_storage_class,
+                template=_template_settings(observed, spec.id),
+            )
+        ]
         for member in members:
-            service = member_service(app, cluster, spec, member["pod"])
+            service = member_service(
+                app,
+                cluster,
+                spec,
+                member["pod"],
+                config_labels=settings.service_labels,
+                config_annotations=settings.service_annotations,
+            )
             if service is not None:
                 role_objects.append(service)
         try:
@@ -950,6 +1001,22 @@ def _objects(
         except PluginError as error:
             work.fail(error)
     return objects
+
+
+def _template_settings(observed: Observed, role_id: str) -> TemplateSettings:
+    """What the role's StatefulSet takes from KubeDirectorConfig: now if new, else as created.
+
+    A StatefulSet's pod template is fixed once it exists (a change would
+    restart every member, and claim templates cannot change at all), so an
+    existing one keeps what it recorded at creation, nothing if it recorded
+    nothing.
+    """
+    cluster = observed.cluster
+    name = names.statefulset_name(cluster, role_id)
+    live = observed.children.get(ObjectRef("apps/v1", "StatefulSet", name, cluster.namespace))
+    if live is None:
+        return observed.settings.template
+    return TemplateSettings.from_statefulset(live)
 
 
 def _contiguous(members: Sequence[rec.MemberRecord], replicas: int) -> int:

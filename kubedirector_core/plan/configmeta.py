@@ -178,14 +178,17 @@ def cluster_configmeta(
     connected: str | None = None,
     connections: Mapping[str, Any] | None = None,
     plugin_metadata: Mapping[str, Any] | None = None,
+    domain_base: str = names.CLUSTER_DOMAIN,
 ) -> dict[str, Any]:
     """The cluster-wide part of configmeta (``node`` is ``None``).
 
     ``connected`` is set when building the configmeta of a connected cluster
     (its refkeys then point under ``connections.clusters.<name>``);
-    ``connections`` is the ``connections`` object of the document.
+    ``connections`` is the ``connections`` object of the document;
+    ``domain_base`` ends the members' fqdns (KubeDirectorConfig's
+    ``clusterSvcDomainBase``).
     """
-    domain = names.domain(cluster)
+    domain = names.domain(cluster, base=domain_base)
     refkey_base = [*_prefix(connected), "nodegroups", NODEGROUP]
     document: dict[str, Any] = {
         "version": str(app.spec.config_schema_version),
@@ -214,9 +217,11 @@ def node_configmeta(
     cluster: KubeDirectorCluster,
     role_id: str,
     member: MemberEntry,
+    *,
+    domain_base: str = names.CLUSTER_DOMAIN,
 ) -> dict[str, Any]:
     """``base`` with ``node`` describing ``member``: the file that member reads."""
-    domain = names.domain(cluster)
+    domain = names.domain(cluster, base=domain_base)
     node: dict[str, Any] = {
         "role_id": role_id,
         "nodegroup_id": NODEGROUP,
@@ -233,10 +238,16 @@ def node_configmeta(
 
 
 def connected_cluster_configmeta(
-    name: str, cluster: KubeDirectorCluster, app: KubeDirectorApp
+    name: str,
+    cluster: KubeDirectorCluster,
+    app: KubeDirectorApp,
+    *,
+    domain_base: str = names.CLUSTER_DOMAIN,
 ) -> dict[str, Any]:
     """A connected cluster as it appears under ``connections.clusters.<name>``."""
-    document = cluster_configmeta(app, cluster, members_from_status(cluster), connected=name)
+    document = cluster_configmeta(
+        app, cluster, members_from_status(cluster), connected=name, domain_base=domain_base
+    )
     document["distros"] = {
         app.spec.distro_id: {
             NODEGROUP: _refkeys("connections", "clusters", name, "nodegroups", NODEGROUP)

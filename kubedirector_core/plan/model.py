@@ -26,6 +26,7 @@ from typing import Any
 
 from kubedirector_core.api import KubeDirectorApp, KubeDirectorCluster
 from kubedirector_core.hooktypes import GANG_SCHEDULING_GATE
+from kubedirector_core.plan.settings import OperatorSettings
 
 Manifest = dict[str, Any]
 
@@ -164,6 +165,8 @@ class Observed:
     #: runtime reads a claim's volume only for such members, and leaves a claim out when
     #: it could not (e.g. not allowed): such a claim is kept.
     pinned_claims: Mapping[str, PinnedClaim] = field(default_factory=dict)
+    #: The operator's KubeDirectorConfig (``kd-global-config``); built-in values without one.
+    settings: OperatorSettings = field(default_factory=OperatorSettings)
 
 
 class ActionKind(StrEnum):

@@ -137,15 +137,31 @@ def pvc_name(pod: str) -> str:
     return f"{PVC_TEMPLATE}-{pod}"
 
 
-def domain(cluster: KubeDirectorCluster, service: str | None = None) -> str:
-    """The DNS domain of the members: ``<headless>.<namespace>.svc.cluster.local``."""
+def domain(
+    cluster: KubeDirectorCluster, service: str | None = None, *, base: str = CLUSTER_DOMAIN
+) -> str:
+    """The DNS domain of the members: ``<headless>.<namespace>.<base>``.
+
+    ``base`` is KubeDirectorConfig's ``clusterSvcDomainBase`` without its
+    leading dot (``svc.cluster.local`` by default).
+    """
     headless = service or headless_service_name(cluster)
-    return f"{headless}.{cluster.namespace or 'default'}.{CLUSTER_DOMAIN}"
+    return f"{headless}.{cluster.namespace or 'default'}.{base}"
 
 
-def fqdn(cluster: KubeDirectorCluster, pod: str) -> str:
-    """The fully qualified name of a member."""
-    return f"{pod}.{domain(cluster)}"
+def fqdn(cluster: KubeDirectorCluster, pod: str, *, base: str = CLUSTER_DOMAIN) -> str:
+    """The fully qualified name of a member (``base`` as in :func:`domain`)."""
+    return f"{pod}.{domain(cluster, base=base)}"
+
+
+def recorded_naming_scheme(cluster: KubeDirectorCluster) -> str | None:
+    """The naming scheme the cluster's recorded headless Service was named by, if any."""
+    recorded = cluster.status.cluster_service if cluster.status else None
+    if not recorded:
+        return None
+    # UID names are the prefix and a 5-character suffix (a cluster named "kdhs" is mistaken).
+    uid_form = recorded.startswith(HEADLESS_PREFIX) and len(recorded) == len(HEADLESS_PREFIX) + 5
+    return "UID" if uid_form else "CrNameRole"
 
 
 def label_value(value: str) -> str:

@@ -32,6 +32,7 @@ from kubedirector_core.api import (
 from kubedirector_core.api.cluster import KDSecret
 from kubedirector_core.plan import names
 from kubedirector_core.plan.model import Manifest
+from kubedirector_core.plan.settings import TEMPLATE_ANNOTATION, TemplateSettings
 
 #: Directories always kept on a member's volume.
 DEFAULT_PERSIST_DIRS: Final = ("/etc",)
@@ -211,14 +212,32 @@ def headless_service(app: KubeDirectorApp, cluster: KubeDirectorCluster) -> Mani
 
 
 def member_service(
-    app: KubeDirectorApp, cluster: KubeDirectorCluster, role: RoleSpec, pod: str
+    app: KubeDirectorApp,
+    cluster: KubeDirectorCluster,
+    role: RoleSpec,
+    pod: str,
+    *,
+    config_labels: Mapping[str, str] | None = None,
+    config_annotations: Mapping[str, str] | None = None,
 ) -> Manifest | None:
-    """The member's Service of the cluster's serviceType, or None when the role has no ports."""
+    """The member's Service of the cluster's serviceType, or None when the role has no ports.
+
+    Its labels and annotations are the role's ``serviceLabels`` and
+    ``serviceAnnotations``, then KubeDirectorConfig's (``config_labels``,
+    ``config_annotations``), which win as in KubeDirector; the labels the
+    operator finds its children by win over both.
+    """
     ports = role_ports(app, role.id)
     if not ports:
         return None
-    labels = {**role_labels(app, cluster, role.id), **(role.cluster_role.service_labels or {})}
-    annotations = {**cluster_annotations(app), **(role.cluster_role.service_annotations or {})}
+    own = role_labels(app, cluster, role.id)
+    labels = {**own, **(role.cluster_role.service_labels or {}), **(config_labels or {})}
+    labels.update({key: own[key] for key in (names.CLUSTER_LABEL, names.ROLE_LABEL)})
+    annotations = {
+        **cluster_annotations(app),
+        **(role.cluster_role.service_annotations or {}),
+        **(config_annotations or {}),
+    }
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -304,9 +323,13 @@ def _tmpfs(name: str, size: str | int) -> dict[str, Any]:
 
 
 def _volumes(
-    app: KubeDirectorApp, cluster: KubeDirectorCluster, role: RoleSpec
+    app: KubeDirectorApp, cluster: KubeDirectorCluster, role: RoleSpec, native_systemd: bool
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The app container's volume mounts and the pod's volumes."""
+    """The app container's volume mounts and the pod's volumes.
+
+    An app that needs systemd gets the host's cgroup filesystem, unless the
+    nodes' runtime supports systemd natively (``native_systemd``).
+    """
     spec = role.cluster_role
     mounts: list[dict[str, Any]] = []
     volumes: list[dict[str, Any]] = []
@@ -349,7 +372,7 @@ def _volumes(
     if spec.shared_memory is not None:
         mounts.append({"name": "shmem", "mountPath": "/dev/shm"})  # noqa: S108
         volumes.append(_tmpfs("shmem", spec.shared_memory))
-    if app.spec.systemd_required:
+    if app.spec.systemd_required and not native_systemd:
         mounts.append({"name": "cgroupfs", "mountPath": CGROUP_DIR, "readOnly": True})
         volumes.append({"name": "cgroupfs", "hostPath": {"path": CGROUP_DIR}})
     return mounts, volumes
@@ -435,9 +458,9 @@ def _post_start(headless: str) -> dict[str, Any]:
 
 
 def _app_container(
-    app: KubeDirectorApp, cluster: KubeDirectorCluster, role: RoleSpec
+    app: KubeDirectorApp, cluster: KubeDirectorCluster, role: RoleSpec, native_systemd: bool
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    mounts, volumes = _volumes(app, cluster, role)
+    mounts, volumes = _volumes(app, cluster, role, native_systemd)
     container: dict[str, Any] = {
         "name": names.APP_CONTAINER,
         "image": role.app_role.image_repo_tag,
@@ -487,13 +510,29 @@ def statefulset(
     role: RoleSpec,
     replicas: int,
     default_storage_class: str | None = None,
+    template: TemplateSettings | None = None,
 ) -> Manifest:
-    """The role's StatefulSet with ``replicas`` pods."""
+    """The role's StatefulSet with ``replicas`` pods.
+
+    ``template`` is what the StatefulSet takes from KubeDirectorConfig: its
+    pod labels and annotations are added to the role's (and win, as in
+    KubeDirector; the selector's labels win over both), its storage class
+    comes before ``default_storage_class`` (the Kubernetes default) for
+    storage that names none. It is recorded in the annotation
+    :data:`~kubedirector_core.plan.settings.TEMPLATE_ANNOTATION` unless empty,
+    so that a later config change leaves the StatefulSet (and its pods) alone.
+    """
+    template = template or TemplateSettings()
     spec = role.cluster_role
-    labels = {**role_labels(app, cluster, role.id), **pod_selector(cluster, role.id)}
-    pod_labels = {**labels, **(spec.pod_labels or {})}
-    pod_annotations = {**cluster_annotations(app), **(spec.pod_annotations or {})}
-    container, volumes = _app_container(app, cluster, role)
+    selector = pod_selector(cluster, role.id)
+    labels = {**role_labels(app, cluster, role.id), **selector}
+    pod_labels = {**labels, **(spec.pod_labels or {}), **template.pod_labels, **selector}
+    pod_annotations = {
+        **cluster_annotations(app),
+        **(spec.pod_annotations or {}),
+        **template.pod_annotations,
+    }
+    container, volumes = _app_container(app, cluster, role, template.native_systemd_support)
     pod: dict[str, Any] = {
         "automountServiceAccountToken": spec.service_account_name is not None,
         "containers": [container],
@@ -516,7 +555,9 @@ def statefulset(
             "spec": pod,
         },
     }
-    templates = _claim_templates(app, cluster, role, default_storage_class)
+    templates = _claim_templates(
+        app, cluster, role, template.default_storage_class or default_storage_class
+    )
     if templates:
         body["volumeClaimTemplates"] = templates
         # The original deletes a removed member's claim; Kubernetes can do it too.
@@ -524,14 +565,14 @@ def statefulset(
             "whenDeleted": "Delete",
             "whenScaled": "Delete",
         }
+    annotations = cluster_annotations(app)
+    if not template.is_default:
+        annotations[TEMPLATE_ANNOTATION] = template.to_annotation()
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
         "metadata": _metadata(
-            cluster,
-            names.statefulset_name(cluster, role.id),
-            labels,
-            cluster_annotations(app),
+            cluster, names.statefulset_name(cluster, role.id), labels, annotations
         ),
         "spec": body,
     }

@@ -23,7 +23,8 @@ from typing import Any, Protocol
 import kopf
 
 from kubedirector_core.api import GROUP, VERSION, KubeDirectorApp
-from kubedirector_core.problems import Problem
+from kubedirector_core.api.config import CONFIG_NAME, KubeDirectorConfig
+from kubedirector_core.problems import Problem, Severity
 from kubedirector_core.validation import (
     PluginRules,
     StorageFacts,
@@ -67,10 +68,20 @@ class FoundApp:
 
 @dataclass(frozen=True)
 class ClusterDefaults:
-    """Operator-wide defaults (from KubeDirectorConfig) given to clusters."""
+    """Operator-wide defaults and rules (from KubeDirectorConfig) for clusters."""
 
     service_type: str = "NodePort"
     naming_scheme: str = "CrNameRole"
+    #: defaultStorageClassName: before the Kubernetes default StorageClass.
+    storage_class: str | None = None
+    #: requiredSecretPrefix: Secrets named in a cluster must start with it.
+    required_secret_prefix: str | None = None
+
+    def storage(self, facts: StorageFacts | None) -> StorageFacts | None:
+        """``facts`` with the configured default StorageClass in place of the Kubernetes one."""
+        if facts is None or self.storage_class is None:
+            return facts
+        return StorageFacts(classes=facts.classes, default_class=self.storage_class)
 
 
 class AdmissionFacts(Protocol):
@@ -164,12 +175,14 @@ def handlers(
         **_: Any,
     ) -> None:
         found = await app_of(body)
+        defaults = await facts.defaults()
         _cluster, problems = validate_cluster(
             dict(body),
             found.app if found else None,
             old=dict(old) if old else None,
-            storage=await facts.storage(),
+            storage=defaults.storage(await facts.storage()),
             plugin_rules=plugin_rules,
+            required_secret_prefix=defaults.required_secret_prefix,
         )
         _reject(problems, warnings)
 
@@ -187,7 +200,7 @@ def handlers(
             app_catalog=found.catalog if operation == "CREATE" else None,
             service_type=defaults.service_type,
             naming_scheme=defaults.naming_scheme,
-            storage=await facts.storage(),
+            storage=defaults.storage(await facts.storage()),
         )
         if operations:
             defaulted = _apply_adds(body, operations)
@@ -218,7 +231,9 @@ def handlers(
         _reject(problems, warnings)
 
     async def check_config(body: Mapping[str, Any], warnings: list[str], **_: Any) -> None:
-        _config, problems = validate_config(dict(body))
+        config, problems = validate_config(dict(body))
+        if config is not None and not any(p.is_error for p in problems):
+            problems += config_rules(config, await facts.storage())
         _reject(problems, warnings)
 
     return {
@@ -227,6 +242,35 @@ def handlers(
         DEFAULT_CLUSTER: default_cluster,
         VALIDATE_CONFIG: check_config,
     }
+
+
+def config_rules(config: KubeDirectorConfig, storage: StorageFacts | None) -> list[Problem]:
+    """What a KubeDirectorConfig needs beyond its schema, as KubeDirector checks it.
+
+    Its ``defaultStorageClassName`` must exist (skipped when the classes are
+    unknown); a config not named ``kd-global-config`` is accepted with a
+    warning, since the operator reads no other.
+    """
+    problems: list[Problem] = []
+    if config.name != CONFIG_NAME:
+        problems.append(
+            Problem(
+                "metadata.name",
+                f"the operator reads only the KubeDirectorConfig named {CONFIG_NAME!r} in its "
+                f"system namespace: {config.name!r} has no effect",
+                severity=Severity.WARNING,
+            )
+        )
+    wanted = config.spec.default_storage_class_name if config.spec is not None else None
+    if wanted and storage is not None and wanted not in storage.classes:
+        known = ", ".join(sorted(storage.classes)) or "(none)"
+        problems.append(
+            Problem(
+                "spec.defaultStorageClassName",
+                f"StorageClass {wanted!r} does not exist; existing classes: {known}",
+            )
+        )
+    return problems
 
 
 def webhook_configurations(

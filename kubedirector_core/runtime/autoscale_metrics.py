@@ -45,7 +45,7 @@ from kubedirector_core.errors import PluginError
 from kubedirector_core.hooktypes import CPU_UTILIZATION, MetricsReading
 from kubedirector_core.plan.autoscale import enabled, listed_members, roles_due
 from kubedirector_core.plan.model import ObservedPod
-from kubedirector_core.plan.names import label_value
+from kubedirector_core.plan.names import CLUSTER_DOMAIN, label_value
 from kubedirector_core.plugins import Hooks
 from kubedirector_core.runtime.kubeapi import ApiError
 from kubedirector_core.runtime.objects import CLUSTER_LABEL
@@ -221,8 +221,14 @@ class MetricsReader:
         app: KubeDirectorApp | None,
         pods: Mapping[str, ObservedPod],
         now: datetime,
+        *,
+        domain_base: str = CLUSTER_DOMAIN,
     ) -> RoleMetrics:
-        """Metrics of every autoscaled role due at ``now``; roles not due cost nothing."""
+        """Metrics of every autoscaled role due at ``now``; roles not due cost nothing.
+
+        ``domain_base`` ends the members' hostnames given to the plugins'
+        metrics hooks (KubeDirectorConfig's ``clusterSvcDomainBase``).
+        """
         result = RoleMetrics()
         if app is None:
             return result
@@ -245,7 +251,9 @@ class MetricsReader:
                     value = prometheus_value(self.fetch(url, self.timeout))
                     result.metrics[role.id] = {source.metric or CPU_UTILIZATION: value}
                 else:
-                    result.metrics[role.id] = self._from_plugin(cluster, app, role, source, pods)
+                    result.metrics[role.id] = self._from_plugin(
+                        cluster, app, role, source, pods, domain_base
+                    )
             except MetricsError as error:
                 result.errors[role.id] = str(error)
             except PluginError as error:
@@ -271,8 +279,9 @@ class MetricsReader:
         role: ClusterRole,
         source: MetricSource,
         pods: Mapping[str, ObservedPod],
+        domain_base: str,
     ) -> dict[str, float]:
-        members = listed_members(cluster, pods)
+        members = listed_members(cluster, pods, domain_base=domain_base)
         endpoint = self.hooks.metrics_endpoint(app, cluster, role.id, members)
         url = source.url or (endpoint.url if endpoint is not None else None)
         if url is None:

@@ -29,6 +29,7 @@ from kubedirector_core.plan.model import (
     Taint,
 )
 from kubedirector_core.plan.names import label_value
+from kubedirector_core.plan.settings import OperatorSettings
 from kubedirector_core.runtime.objects import CLUSTER_LABEL, ROLE_LABEL, is_newer
 
 #: (namespace, name) of a KubeDirectorCluster.
@@ -185,6 +186,8 @@ class Snapshot:
     connected_config_versions: Mapping[str, str]
     storage_classes: frozenset[str]
     default_storage_class: str | None
+    #: The operator's KubeDirectorConfig (built-in values without one).
+    settings: OperatorSettings = field(default_factory=OperatorSettings)
 
 
 @dataclass
@@ -206,6 +209,8 @@ class Caches:
     #: ``(namespace, "ConfigMap"|"Secret", name) -> resourceVersion`` (never their data).
     config_versions: dict[tuple[str, str, str], str] = field(default_factory=dict)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: The latest KubeDirectorConfig (``kd-global-config``), as settings.
+    settings: OperatorSettings = field(default_factory=OperatorSettings)
     #: ``(kind, namespace, name) -> (resourceVersion, uid, labels)`` of every object seen,
     #: for the resync that drops objects deleted while the watches were starting.
     seen: dict[tuple[str, str, str], tuple[str, str, dict[str, str]]] = field(default_factory=dict)
@@ -429,6 +434,12 @@ class Caches:
         self.config_versions[key] = version
         return changed
 
+    def store_settings(self, settings: OperatorSettings) -> bool:
+        """Keep the operator's settings; True when they changed."""
+        changed = settings != self.settings
+        self.settings = settings
+        return changed
+
     # -- the reconcile's view -----------------------------------------------------
 
     def snapshot(self, key: ClusterKey) -> Snapshot:
@@ -468,4 +479,5 @@ class Caches:
             connected_config_versions=versions,
             storage_classes=frozenset(self.storage_classes),
             default_storage_class=sorted(defaults)[0] if defaults else None,
+            settings=self.settings,
         )

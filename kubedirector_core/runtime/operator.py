@@ -32,9 +32,11 @@ import kopf
 from kubernetes import client
 
 from kubedirector_core.plan.model import Manifest
+from kubedirector_core.plan.settings import OperatorSettings
 from kubedirector_core.plugins import Hooks, load_hooks
 from kubedirector_core.runtime.cache import Caches, ClusterKey, Snapshot
 from kubedirector_core.runtime.connection import connection_info, load_configuration
+from kubedirector_core.runtime.globalconfig import ConfigWatch, settings_of
 from kubedirector_core.runtime.health import Health, HttpServer
 from kubedirector_core.runtime.kubeapi import KubeApi
 from kubedirector_core.runtime.leader import ElectionOptions, LeaderElector, stop_process
@@ -152,6 +154,7 @@ class Operator:
         #: Requests of every pod bound to each node, in any namespace (for gang admission).
         self.node_usage = NodeUsage()
         self._usage_watch: PodUsageWatch | None = None
+        self._config_watch: ConfigWatch | None = None
         self._failures: dict[ClusterKey, int] = {}
         self._selector: LabelPredicate | None = (
             parse_selector(options.namespace_selector) if options.namespace_selector else None
@@ -396,6 +399,49 @@ class Operator:
             if key[0] == name:
                 self.mark(key)
 
+    # -- KubeDirectorConfig -------------------------------------------------------
+
+    async def start_config_watch(self) -> None:
+        """Read ``kd-global-config`` of the system namespace, then keep watching it.
+
+        Started once per operator; if the first read fails the watch thread
+        retries it, and until then the built-in settings apply.
+        """
+        if self._config_watch is not None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def from_thread(body: Mapping[str, Any] | None) -> None:
+            loop.call_soon_threadsafe(self._on_global_config, body)
+
+        watch = self._config_watch = ConfigWatch(
+            self.api,
+            self.options.system_namespace,
+            from_thread,
+            timeout_seconds=self.options.watch_server_timeout,
+        )
+        try:
+            await loop.run_in_executor(self._threads, watch.prime)
+            # prime's report is queued on the loop: let it land before the first reconcile.
+            await asyncio.sleep(0)
+        except Exception:
+            log.exception("reading KubeDirectorConfig failed; built-in settings until it is read")
+        watch.start()
+
+    def _on_global_config(self, body: Mapping[str, Any] | None) -> None:
+        if not self.caches.store_settings(settings_of(body)):
+            return
+        log.info("KubeDirectorConfig changed; reconciling every cluster")
+        # A config change is rare and may concern any cluster (defaults, labels, domain).
+        for key in list(self.caches.clusters):
+            self.mark(key)
+
+    def settings(self) -> OperatorSettings | None:
+        """The watched KubeDirectorConfig's settings; ``None`` until the watch has read it."""
+        if self._config_watch is None or not self._config_watch.synced:
+            return None
+        return self.caches.settings
+
     # -- node usage ---------------------------------------------------------------
 
     async def start_node_usage(self) -> None:
@@ -501,6 +547,7 @@ class Operator:
         configuration = self.api.api_client.configuration
         self.queue = queue = WorkQueue[ClusterKey](self.telemetry)
         await self.prime()
+        await self.start_config_watch()
         await self.start_node_usage()
         self._echoed = {w.kind: w.children_only for w in self.watched()}
         self.health.ready()
@@ -524,6 +571,8 @@ class Operator:
             await queue.close()
             if self._usage_watch is not None:
                 self._usage_watch.stop()
+            if self._config_watch is not None:
+                self._config_watch.stop()
             for worker in workers:
                 worker.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
@@ -590,7 +639,11 @@ async def supervise(operator: Operator) -> None:
     keeping: asyncio.Task[None] | None = None
     if operator.options.webhook is not None:
         # Every replica answers admission (it only reads), so it starts before the election.
-        facts = ApiAdmissionFacts(operator.api.api_client, operator.options.system_namespace)
+        facts = ApiAdmissionFacts(
+            operator.api.api_client,
+            operator.options.system_namespace,
+            settings=operator.settings,
+        )
         webhooks = WebhookService(
             operator.options.webhook, operator.api, facts, plugin_rules=operator.hooks
         )

@@ -275,7 +275,13 @@ class Reconciler:
             return self._report(snapshot, body, status, condition, outcome, retry=None)
         cluster_app = _app(snapshot.app)
         # Only the autoscaled roles due for evaluation are read (at most once per interval).
-        scaling_metrics = self.metrics.read(cluster, cluster_app, snapshot.pods, now)
+        scaling_metrics = self.metrics.read(
+            cluster,
+            cluster_app,
+            snapshot.pods,
+            now,
+            domain_base=snapshot.settings.svc_domain_base,
+        )
         observed = Observed(
             cluster=cluster,
             app=cluster_app,
@@ -297,6 +303,7 @@ class Reconciler:
             default_storage_class=snapshot.default_storage_class,
             metrics=scaling_metrics.metrics,
             metric_errors=scaling_metrics.errors,
+            settings=snapshot.settings,
         )
         pinned = pinned_claims(self.api, snapshot.key[0], observed, snapshot.children)
         if pinned:

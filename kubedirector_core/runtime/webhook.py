@@ -42,6 +42,7 @@ from typing import Any
 from kubernetes import client
 
 from kubedirector_core.api import GROUP, VERSION, KubeDirectorApp
+from kubedirector_core.plan.settings import OperatorSettings
 from kubedirector_core.runtime.admission import (
     AdmissionFacts,
     ClusterDefaults,
@@ -49,6 +50,7 @@ from kubedirector_core.runtime.admission import (
     handlers,
     webhook_configurations,
 )
+from kubedirector_core.runtime.globalconfig import read_settings
 from kubedirector_core.runtime.kubeapi import ApiError, KubeApi
 from kubedirector_core.runtime.webhookserver import AdmissionServer, ssl_context
 from kubedirector_core.runtime.webhooktls import Material, rotate, service_names
@@ -117,12 +119,25 @@ class WebhookOptions:
 
 
 class ApiAdmissionFacts:
-    """:class:`AdmissionFacts` looked up through the API server, off the event loop."""
+    """:class:`AdmissionFacts` looked up through the API server, off the event loop.
 
-    def __init__(self, api: client.ApiClient, system_namespace: str) -> None:
+    ``settings`` gives the operator's KubeDirectorConfig from its caches, or
+    ``None`` when this process does not watch it (a standby replica, before
+    the first read): :meth:`defaults` then GETs ``kd-global-config``.
+    """
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        system_namespace: str,
+        *,
+        settings: Callable[[], OperatorSettings | None] | None = None,
+    ) -> None:
         self.custom = client.CustomObjectsApi(api)
         self.storage_api = client.StorageV1Api(api)
         self.system_namespace = system_namespace
+        self.kube = KubeApi(api)
+        self.cached_settings = settings
 
     def _get_app(self, namespace: str, name: str) -> KubeDirectorApp | None:
         try:
@@ -183,8 +198,16 @@ class ApiAdmissionFacts:
         return await asyncio.to_thread(listing)
 
     async def defaults(self) -> ClusterDefaults:
-        """KubeDirector's built-in defaults (KubeDirectorConfig overrides come later)."""
-        return ClusterDefaults()
+        """The defaults and rules of ``kd-global-config``; the built-in ones without it."""
+        settings = self.cached_settings() if self.cached_settings is not None else None
+        if settings is None:
+            settings = await asyncio.to_thread(read_settings, self.kube, self.system_namespace)
+        return ClusterDefaults(
+            service_type=settings.service_type,
+            naming_scheme=settings.naming_scheme,
+            storage_class=settings.default_storage_class,
+            required_secret_prefix=settings.required_secret_prefix,
+        )
 
 
 def apply_configurations(api: client.ApiClient, configurations: list[dict[str, Any]]) -> None:

@@ -84,8 +84,9 @@ CLUSTER_WIDE: frozenset[tuple[str, str, str, str]] = frozenset(
         ("authentication.k8s.io", "selfsubjectreviews", "create", "*"),
     }
 )
-#: Only in the operator's own namespace: leader election's Lease, the webhook's TLS Secret
-#: (its create is ("", "secrets", "create", "*"), already granted cluster-wide).
+#: Only in the operator's own namespace: leader election's Lease, KubeDirectorConfig
+#: kd-global-config, the webhook's TLS Secret (its create is ("", "secrets", "create",
+#: "*"), already granted cluster-wide).
 OPERATOR_NAMESPACE_ONLY: frozenset[tuple[str, str, str, str]] = frozenset(
     {
         ("coordination.k8s.io", "leases", "create", "*"),
@@ -93,6 +94,11 @@ OPERATOR_NAMESPACE_ONLY: frozenset[tuple[str, str, str, str]] = frozenset(
         ("coordination.k8s.io", "leases", "update", "kubedirector-operator"),
         ("", "secrets", "get", "kubedirector-webhook-tls"),
         ("", "secrets", "update", "kubedirector-webhook-tls"),
+        # The operator's settings: only kd-global-config, read and watched by name.
+        *(
+            ("kubedirector.hpe.com", "kubedirectorconfigs", verb, "kd-global-config")
+            for verb in ("get", "list", "watch")
+        ),
     }
 )
 

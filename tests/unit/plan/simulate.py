@@ -29,6 +29,7 @@ from kubedirector_core.plan import (
     record_outcome,
 )
 from kubedirector_core.plan.names import ROLE_LABEL
+from kubedirector_core.plan.settings import OperatorSettings
 from kubedirector_core.plugins import Hooks
 
 START = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -71,6 +72,8 @@ class Sim:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     #: Pods deleted as the plans asked: (pod, uid, force).
     deleted: list[tuple[str, str, bool]] = field(default_factory=list)
+    #: The operator's KubeDirectorConfig, as the runtime hands it over.
+    settings: OperatorSettings = field(default_factory=OperatorSettings)
 
     def observed(self) -> Observed:
         """The observation the runtime would build now."""
@@ -82,6 +85,7 @@ class Sim:
             nodes=dict(self.nodes),
             nodes_known=self.nodes_known,
             metrics=copy.deepcopy(self.metrics),
+            settings=self.settings,
         )
 
     def plan(self) -> Plan:

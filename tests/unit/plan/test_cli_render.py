@@ -68,3 +68,39 @@ def test_bad_input_says_where_and_exits_1(tmp_path: Path) -> None:
     unreadable = CliRunner().invoke(main, ["render", str(broken)])
     assert unreadable.exit_code == 1
     assert f"{broken}: not valid YAML" in unreadable.output
+
+
+def test_render_with_the_operators_config(tmp_path: Path) -> None:
+    cluster = cluster_wire()
+    del cluster["spec"]["serviceType"]
+    cluster_file = tmp_path / "cluster.yaml"
+    app_file = tmp_path / "app.yaml"
+    config_file = tmp_path / "config.yaml"
+    cluster_file.write_text(yaml.safe_dump(cluster))
+    app_file.write_text(yaml.safe_dump(app_wire()))
+    config_file.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kubedirector.hpe.com/v1beta1",
+                "kind": "KubeDirectorConfig",
+                "metadata": {"name": "kd-global-config", "namespace": "kubedirector"},
+                "spec": {"defaultServiceType": "LoadBalancer", "podLabels": {"team": "data"}},
+            }
+        )
+    )
+    arguments = ["render", str(cluster_file), "--app", str(app_file), "--config", str(config_file)]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 0, result.output
+    documents = list(yaml.safe_load_all(result.stdout))
+    statefulsets = [d for d in documents if d["kind"] == "StatefulSet"]
+    assert all(s["spec"]["template"]["metadata"]["labels"]["team"] == "data" for s in statefulsets)
+    member_services = [
+        d for d in documents if d["kind"] == "Service" and d["spec"].get("clusterIP") != "None"
+    ]
+    assert member_services
+    assert {s["spec"]["type"] for s in member_services} == {"LoadBalancer"}
+
+    config_file.write_text(config_file.read_text().replace("LoadBalancer", "Everywhere"))
+    refused = CliRunner().invoke(main, arguments)
+    assert refused.exit_code == 1
+    assert "spec.defaultServiceType" in refused.output
