@@ -26,8 +26,7 @@ import urllib3
 from kubedirector_core.api import GROUP, VERSION
 from kubedirector_core.api.config import CONFIG_NAME, KubeDirectorConfig
 from kubedirector_core.plan.settings import OperatorSettings
-from kubedirector_core.runtime.kubeapi import JSON, USER_AGENT, ApiError, KubeApi
-from kubedirector_core.runtime.nodeusage import _lines as watch_lines
+from kubedirector_core.runtime.kubeapi import JSON, USER_AGENT, ApiError, KubeApi, watch_lines
 from kubedirector_core.validation import validate_config
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import urlencode
 
@@ -199,3 +199,16 @@ class KubeApi:
         body = self.request("GET", path, query=query)
         items: list[Manifest] = body.get("items") or []
         return items
+
+
+def watch_lines(response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
+    """The newline-separated JSON documents of a streamed watch response."""
+    pending = b""
+    for chunk in response.stream(amt=None):
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            if line.strip():
+                yield line
+    if pending.strip():
+        yield pending

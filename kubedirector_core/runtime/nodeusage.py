@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import urlencode
@@ -38,7 +38,7 @@ import orjson
 import urllib3
 
 from kubedirector_core.runtime.cache import pod_requests
-from kubedirector_core.runtime.kubeapi import JSON, USER_AGENT, ApiError, KubeApi
+from kubedirector_core.runtime.kubeapi import JSON, USER_AGENT, ApiError, KubeApi, watch_lines
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ class PodUsageWatch:
                 if response.status == 410:
                     raise _Gone()
                 raise ApiError("WATCH", PODS_PATH, response.status, str(response.reason))
-            for line in _lines(response):
+            for line in watch_lines(response):
                 if self._stop.is_set():
                     return
                 self._event(orjson.loads(line))
@@ -326,19 +326,6 @@ def _slim(body: Mapping[str, Any]) -> dict[str, Any]:
         },
         "status": {"phase": (body.get("status") or {}).get("phase")},
     }
-
-
-def _lines(response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
-    """The newline-separated JSON documents of a streamed watch response."""
-    pending = b""
-    for chunk in response.stream(amt=None):
-        pending += chunk
-        while b"\n" in pending:
-            line, pending = pending.split(b"\n", 1)
-            if line.strip():
-                yield line
-    if pending.strip():
-        yield pending
 
 
 __all__ = [
