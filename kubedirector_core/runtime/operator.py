@@ -2,16 +2,20 @@
 
 ::
 
-    kopf watch streams ──▶ index handlers ─┐ (initial listings, before anything runs)
-                       └─▶ event handlers ─┴─▶ Caches ──▶ WorkQueue.mark(cluster)
+    LIST of everything (prime) ─┐
+    kopf watch streams ─────────┴─▶ event handlers ──▶ Caches ──▶ WorkQueue.mark(cluster)
     workers ◀── WorkQueue.take() ──▶ Caches.snapshot() ──▶ Reconciler.reconcile (thread)
             └── written objects back into the Caches, requeue_after ──▶ WorkQueue.mark_later
 
-Only ``kopf.on.event`` and ``kopf.index`` handlers are registered: kopf then
-writes nothing on the objects (no last-handled-configuration annotation, no
-progress, no finalizer of its own) and posts no Events. kopf holds every event
-handler back until the initial listing of every indexed resource is indexed,
-so the first reconcile of any cluster already sees all of its children.
+Only ``kopf.on.event`` handlers are registered: kopf then writes nothing on
+the objects (no last-handled-configuration annotation, no progress, no
+finalizer of its own) and posts no Events, and it is configured to keep no
+diff base or progress either (:func:`operator_settings`), which would cost
+two deep copies of every event's body. The caches are filled from one LIST of
+everything before the first reconcile (:meth:`Operator.prime`), so it already
+sees all of a cluster's children; a watch event marks a cluster only when it
+changed what the cluster's snapshot holds, so kopf's own initial listing after
+a restart marks nothing the priming had not already marked.
 
 :func:`supervise` wraps :meth:`Operator.run` for ``kubedirector run``: it serves
 the probes and metrics (:mod:`.health`, :mod:`.telemetry`) and, with leader
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,10 +123,55 @@ class OperatorOptions:
     health_address: tuple[str, int] | None = None
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """Keeps no diff base: only change handlers use one, and this operator has none.
+
+    kopf's own storages deep-copy every event's body to build it (and the
+    progress storage copies it again to clean it), for every event of every
+    watched object.
+    """
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
+    ) -> kopf.BodyEssence:
+        """An empty essence, without copying ``body``."""
+        return {}
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        """No stored essence."""
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        """Store nothing (kopf calls it only after change handlers)."""
+
+
+class NoProgress(kopf.ProgressStorage):
+    """Keeps no handler progress: event handlers have none to keep."""
+
+    def fetch(self, *, key: Any, body: kopf.Body) -> kopf.ProgressRecord | None:
+        """No stored progress."""
+        return None
+
+    def store(self, *, key: Any, record: Any, body: kopf.Body, patch: kopf.Patch) -> None:
+        """Store nothing."""
+
+    def purge(self, *, key: Any, body: kopf.Body, patch: kopf.Patch) -> None:
+        """Nothing to purge."""
+
+    def touch(self, *, body: kopf.Body, patch: kopf.Patch, value: str | None) -> None:
+        """Nothing to touch."""
+
+    def clear(self, *, essence: kopf.BodyEssence) -> kopf.BodyEssence:
+        """``essence`` as it is: it holds nothing of ours (and is not copied)."""
+        return essence
+
+
 def operator_settings(options: OperatorOptions) -> kopf.OperatorSettings:
-    """kopf's settings: bounded watches, no Event posting, no peering."""
+    """kopf's settings: bounded watches, no Event posting, no peering, no stored state."""
     settings = kopf.OperatorSettings()
     settings.posting.enabled = False
+    settings.persistence.diffbase_storage = NoDiffBase()
+    settings.persistence.progress_storage = NoProgress()
     settings.watching.server_timeout = int(options.watch_server_timeout)
     settings.watching.client_timeout = options.watch_server_timeout + 30
     settings.watching.connect_timeout = 30
@@ -311,6 +360,10 @@ class Operator:
             _register(registry, watch.resource, labels, watch.handler)
         return registry
 
+    # Each handler marks only the clusters whose snapshot the event changed: an event
+    # of a version already cached (the initial listing after :meth:`prime`, the echo
+    # of the operator's own write, which :meth:`_absorb` already marked) marks nothing.
+
     def _on_cluster(self, kind: str | None, body: Mapping[str, Any]) -> None:
         metadata = body["metadata"]
         key = (metadata["namespace"], metadata["name"])
@@ -320,6 +373,8 @@ class Operator:
                 self.queue.forget(key)
         elif self.caches.store_cluster(body):
             self.mark(key)
+        else:
+            return
         for connected in list(
             self.caches.clusters_connected_to(key[0], "KubeDirectorCluster", key[1])
         ):
@@ -329,8 +384,8 @@ class Operator:
         metadata = body["metadata"]
         if kind == "DELETED":
             self.caches.drop_app(metadata["namespace"], metadata["name"])
-        else:
-            self.caches.store_app(body)
+        elif not self.caches.store_app(body):
+            return
         for key in list(self.caches.clusters_using_app(metadata["namespace"], metadata["name"])):
             self.mark(key)
 
@@ -473,19 +528,24 @@ class Operator:
             await asyncio.sleep(interval)
 
     def _absorb(self, queue: WorkQueue[ClusterKey], key: ClusterKey, outcome: Outcome) -> None:
+        changed = False
         for body in outcome.written:
             self._expect_echo(body)
             kind = body.get("kind")
             if kind == "KubeDirectorCluster":
-                self.caches.store_cluster(body)
+                changed = self.caches.store_cluster(body) or changed
             elif kind == "Pod":
-                self.caches.store_pod(body)
+                changed = self.caches.store_pod(body) is not None or changed
             else:
-                self.caches.store_child(body)
+                changed = self.caches.store_child(body) is not None or changed
         if outcome.forget:
             queue.forget(key)
             self._failures.pop(key, None)
             return
+        if changed:
+            # Level-triggered: what the writes changed is seen by one more reconcile (the
+            # watch events of these versions will find them cached and mark nothing).
+            queue.mark(key)
         if outcome.failed:
             failures = self._failures[key] = self._failures.get(key, 0) + 1
             backoff = min(self.options.runtime.error_backoff * 2 ** (failures - 1), 300.0)
@@ -537,20 +597,18 @@ def _register(
     labels: Mapping[str, Any] | None,
     handler: Callable[[str | None, Mapping[str, Any]], None],
 ) -> None:
-    """Register ``handler`` for ``resource``: as an index (initial listing) and on every event."""
-    group, version, plural = resource
-    name = plural
+    """Register ``handler`` for every event of ``resource`` (its initial listing included).
 
-    async def index(event: Mapping[str, Any] | None = None, body: Any = None, **_: Any) -> bool:
-        raw = event.get("object") if event else None
-        handler("LISTED", raw if isinstance(raw, Mapping) else dict(body))
-        return True
+    One handler per event: an index handler as well would be called on every
+    event too, and it would hold the event handlers back until every kind was
+    listed, which :meth:`Operator.prime` has made unnecessary.
+    """
+    group, version, plural = resource
 
     async def on_event(event: Mapping[str, Any], **_: Any) -> None:
         handler(event.get("type"), event["object"])
 
-    kopf.index(group, version, plural, id=f"{name}-index", labels=labels, registry=registry)(index)
-    kopf.on.event(group, version, plural, id=f"{name}-event", labels=labels, registry=registry)(
+    kopf.on.event(group, version, plural, id=f"{plural}-event", labels=labels, registry=registry)(
         on_event
     )
 
