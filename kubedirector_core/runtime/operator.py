@@ -14,8 +14,9 @@ diff base or progress either (:func:`operator_settings`), which would cost
 two deep copies of every event's body. The caches are filled from one LIST of
 everything before the first reconcile (:meth:`Operator.prime`), so it already
 sees all of a cluster's children; a watch event marks a cluster only when it
-changed what the cluster's snapshot holds, so kopf's own initial listing after
-a restart marks nothing the priming had not already marked.
+changed what the cluster's snapshot holds (or is the echo of the operator's own
+write), so kopf's own initial listing after a restart marks nothing the
+priming had not already marked.
 
 :func:`supervise` wraps :meth:`Operator.run` for ``kubedirector run``: it serves
 the probes and metrics (:mod:`.health`, :mod:`.telemetry`) and, with leader
@@ -44,7 +45,7 @@ from kubedirector_core.runtime.kubeapi import KubeApi
 from kubedirector_core.runtime.leader import ElectionOptions, LeaderElector, stop_process
 from kubedirector_core.runtime.logs import cluster_context
 from kubedirector_core.runtime.nodeusage import NodeUsage, PodUsageWatch, UsageChanges
-from kubedirector_core.runtime.objects import CLUSTER_LABEL
+from kubedirector_core.runtime.objects import CLUSTER_LABEL, is_newer
 from kubedirector_core.runtime.reconciler import Outcome, Planner, Reconciler, RuntimeSettings
 from kubedirector_core.runtime.selectors import LabelPredicate, parse_selector
 from kubedirector_core.runtime.telemetry import Telemetry
@@ -212,6 +213,9 @@ class Operator:
         self.reconciler.action_observers.append(self.telemetry.action_done)
         #: Kinds whose writes must come back as watch events (True: only if cluster-labelled).
         self._echoed: dict[str, bool] = {}
+        #: ``(kind, namespace, name) -> (resourceVersion, cluster)`` of own writes whose
+        #: watch event has not arrived yet (see :meth:`_echoed_write`).
+        self._unechoed: dict[tuple[str, str, Any], tuple[str, ClusterKey]] = {}
         self._threads = ThreadPoolExecutor(
             max_workers=options.workers, thread_name_prefix="kd-reconcile"
         )
@@ -279,8 +283,37 @@ class Operator:
             self.caches.track(kind, event, body)
             self.health.seen(kind, body, deleted=event == "DELETED")
             handler(event, body)
+            self._echoed_write(kind, event, body)
 
         return tracked
+
+    def _await_echo(self, key: ClusterKey, body: Manifest) -> None:
+        """Remember the operator's write of ``body``: its watch event marks ``key`` again."""
+        metadata = body.get("metadata") or {}
+        version = metadata.get("resourceVersion")
+        if version:
+            name = (str(body.get("kind")), metadata.get("namespace") or "", metadata.get("name"))
+            self._unechoed[name] = (str(version), key)
+
+    def _echoed_write(self, kind: str, event: str | None, body: Mapping[str, Any]) -> None:
+        """Mark the cluster of an own write once its watch event (or a later one) arrives.
+
+        The write's response was stored in the caches already, so the handler
+        found nothing new in its echo; the reconcile the echo always brought
+        (level-triggered: the next one sees what the write changed) is owed all
+        the same.
+        """
+        if not self._unechoed:
+            return
+        metadata = body.get("metadata") or {}
+        name = (kind, metadata.get("namespace") or "", metadata.get("name"))
+        pending = self._unechoed.get(name)
+        if pending is None:
+            return
+        version, key = pending
+        if event == "DELETED" or is_newer(body, {"metadata": {"resourceVersion": version}}):
+            del self._unechoed[name]
+            self.mark(key)
 
     # -- priming and resync -------------------------------------------------------
 
@@ -361,8 +394,9 @@ class Operator:
         return registry
 
     # Each handler marks only the clusters whose snapshot the event changed: an event
-    # of a version already cached (the initial listing after :meth:`prime`, the echo
-    # of the operator's own write, which :meth:`_absorb` already marked) marks nothing.
+    # of a version already cached (kopf's initial listing after :meth:`prime`) marks
+    # nothing. The echo of the operator's own write, whose response is cached already,
+    # marks its cluster through :meth:`_echoed_write`, as it always did.
 
     def _on_cluster(self, kind: str | None, body: Mapping[str, Any]) -> None:
         metadata = body["metadata"]
@@ -528,24 +562,20 @@ class Operator:
             await asyncio.sleep(interval)
 
     def _absorb(self, queue: WorkQueue[ClusterKey], key: ClusterKey, outcome: Outcome) -> None:
-        changed = False
         for body in outcome.written:
             self._expect_echo(body)
+            self._await_echo(key, body)
             kind = body.get("kind")
             if kind == "KubeDirectorCluster":
-                changed = self.caches.store_cluster(body) or changed
+                self.caches.store_cluster(body)
             elif kind == "Pod":
-                changed = self.caches.store_pod(body) is not None or changed
+                self.caches.store_pod(body)
             else:
-                changed = self.caches.store_child(body) is not None or changed
+                self.caches.store_child(body)
         if outcome.forget:
             queue.forget(key)
             self._failures.pop(key, None)
             return
-        if changed:
-            # Level-triggered: what the writes changed is seen by one more reconcile (the
-            # watch events of these versions will find them cached and mark nothing).
-            queue.mark(key)
         if outcome.failed:
             failures = self._failures[key] = self._failures.get(key, 0) + 1
             backoff = min(self.options.runtime.error_backoff * 2 ** (failures - 1), 300.0)
