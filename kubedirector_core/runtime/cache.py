@@ -30,7 +30,7 @@ from kubedirector_core.plan.model import (
 )
 from kubedirector_core.plan.names import label_value
 from kubedirector_core.plan.settings import OperatorSettings
-from kubedirector_core.runtime.objects import CLUSTER_LABEL, ROLE_LABEL, is_newer
+from kubedirector_core.runtime.objects import CLUSTER_LABEL, ROLE_LABEL, is_newer, resource_version
 
 #: (namespace, name) of a KubeDirectorCluster.
 ClusterKey = tuple[str, str]
@@ -83,6 +83,14 @@ def pod_requests(spec: Mapping[str, Any]) -> dict[str, float]:
         for name, amount in wanted.items():
             total[name] = max(total.get(name, 0.0), amount)
     return total
+
+
+def _same_version(incoming: Mapping[str, Any], cached: Mapping[str, Any] | None) -> bool:
+    """True when ``cached`` is the very version ``incoming`` is (both carry the same one)."""
+    if cached is None:
+        return False
+    version = resource_version(incoming)
+    return version is not None and version == resource_version(cached)
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -267,10 +275,11 @@ class Caches:
     # -- clusters and apps --------------------------------------------------------
 
     def store_cluster(self, body: Mapping[str, Any]) -> bool:
-        """Keep the cluster unless a later version is cached; True when stored."""
+        """Keep the cluster unless this or a later version is cached; True when stored."""
         metadata = body.get("metadata") or {}
         key = (metadata.get("namespace", ""), metadata.get("name", ""))
-        if not is_newer(body, self.clusters.get(key)):
+        cached = self.clusters.get(key)
+        if not is_newer(body, cached) or _same_version(body, cached):
             return False
         self.clusters[key] = trim(body)
         return True
@@ -279,10 +288,15 @@ class Caches:
         """Forget a deleted cluster."""
         self.clusters.pop(key, None)
 
-    def store_app(self, body: Mapping[str, Any]) -> None:
-        """Keep an app definition."""
+    def store_app(self, body: Mapping[str, Any]) -> bool:
+        """Keep an app definition unless this or a later version is cached; True when stored."""
         metadata = body.get("metadata") or {}
-        self.apps[(metadata.get("namespace", ""), metadata.get("name", ""))] = trim(body)
+        key = (metadata.get("namespace", ""), metadata.get("name", ""))
+        cached = self.apps.get(key)
+        if not is_newer(body, cached) or _same_version(body, cached):
+            return False
+        self.apps[key] = trim(body)
+        return True
 
     def drop_app(self, namespace: str, name: str) -> None:
         """Forget a deleted app."""
@@ -328,14 +342,21 @@ class Caches:
         return key
 
     def store_child(self, body: Mapping[str, Any]) -> LabelKey | None:
-        """Keep a child object under its cluster; return that cluster."""
+        """Keep a child object under its cluster; return that cluster if the cache changed.
+
+        ``None`` when the object belongs to no cluster, or when the cache
+        already holds this version of it or a later one: a snapshot taken
+        now is then the same as one taken before, so no reconcile is owed.
+        """
         key = owning_cluster(body)
         if key is None:
             return None
         ref = ref_from_body(body)
         children = self.children.setdefault(key, {})
-        if is_newer(body, children.get(ref)):
-            children[ref] = trim(body)
+        cached = children.get(ref)
+        if not is_newer(body, cached) or _same_version(body, cached):
+            return None
+        children[ref] = trim(body)
         return key
 
     def drop_child(self, body: Mapping[str, Any]) -> LabelKey | None:
@@ -349,7 +370,12 @@ class Caches:
         return key
 
     def store_pod(self, body: Mapping[str, Any]) -> LabelKey | None:
-        """Keep a member's pod; return its cluster."""
+        """Keep a member's pod; return its cluster if what the planner sees of it changed.
+
+        ``None`` when the pod belongs to no cluster, is older than the cached
+        version, or makes the same :class:`ObservedPod` as the cached one (a
+        snapshot holds only that, so it would not change).
+        """
         key = owning_cluster(body)
         if key is None:
             return None
@@ -358,11 +384,15 @@ class Caches:
         if not is_newer(
             body, {"metadata": {"resourceVersion": self.pod_versions.get(version_key)}}
         ):
-            return key
+            return None
         rv = (body.get("metadata") or {}).get("resourceVersion")
         if rv:
             self.pod_versions[version_key] = rv
-        self.pods.setdefault(key, {})[name] = observed_pod(body)
+        pods = self.pods.setdefault(key, {})
+        pod = observed_pod(body)
+        if pods.get(name) == pod:
+            return None
+        pods[name] = pod
         return key
 
     def drop_pod(self, body: Mapping[str, Any]) -> LabelKey | None:

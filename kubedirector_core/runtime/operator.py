@@ -2,16 +2,21 @@
 
 ::
 
-    kopf watch streams ──▶ index handlers ─┐ (initial listings, before anything runs)
-                       └─▶ event handlers ─┴─▶ Caches ──▶ WorkQueue.mark(cluster)
+    LIST of everything (prime) ─┐
+    kopf watch streams ─────────┴─▶ event handlers ──▶ Caches ──▶ WorkQueue.mark(cluster)
     workers ◀── WorkQueue.take() ──▶ Caches.snapshot() ──▶ Reconciler.reconcile (thread)
             └── written objects back into the Caches, requeue_after ──▶ WorkQueue.mark_later
 
-Only ``kopf.on.event`` and ``kopf.index`` handlers are registered: kopf then
-writes nothing on the objects (no last-handled-configuration annotation, no
-progress, no finalizer of its own) and posts no Events. kopf holds every event
-handler back until the initial listing of every indexed resource is indexed,
-so the first reconcile of any cluster already sees all of its children.
+Only ``kopf.on.event`` handlers are registered: kopf then writes nothing on
+the objects (no last-handled-configuration annotation, no progress, no
+finalizer of its own) and posts no Events, and it is configured to keep no
+diff base or progress either (:func:`operator_settings`), which would cost
+two deep copies of every event's body. The caches are filled from one LIST of
+everything before the first reconcile (:meth:`Operator.prime`), so it already
+sees all of a cluster's children; a watch event marks a cluster only when it
+changed what the cluster's snapshot holds (or is the echo of the operator's own
+write), so kopf's own initial listing after a restart marks nothing the
+priming had not already marked.
 
 :func:`supervise` wraps :meth:`Operator.run` for ``kubedirector run``: it serves
 the probes and metrics (:mod:`.health`, :mod:`.telemetry`) and, with leader
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +47,7 @@ from kubedirector_core.runtime.kubeapi import KubeApi
 from kubedirector_core.runtime.leader import ElectionOptions, LeaderElector, stop_process
 from kubedirector_core.runtime.logs import cluster_context
 from kubedirector_core.runtime.nodeusage import NodeUsage, PodUsageWatch, UsageChanges
-from kubedirector_core.runtime.objects import CLUSTER_LABEL
+from kubedirector_core.runtime.objects import CLUSTER_LABEL, is_newer
 from kubedirector_core.runtime.reconciler import Outcome, Planner, Reconciler, RuntimeSettings
 from kubedirector_core.runtime.selectors import LabelPredicate, parse_selector
 from kubedirector_core.runtime.telemetry import Telemetry
@@ -121,10 +126,55 @@ class OperatorOptions:
     health_address: tuple[str, int] | None = None
 
 
+class NoDiffBase(kopf.DiffBaseStorage):
+    """Keeps no diff base: only change handlers use one, and this operator has none.
+
+    kopf's own storages deep-copy every event's body to build it (and the
+    progress storage copies it again to clean it), for every event of every
+    watched object.
+    """
+
+    def build(
+        self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
+    ) -> kopf.BodyEssence:
+        """An empty essence, without copying ``body``."""
+        return {}
+
+    def fetch(self, *, body: kopf.Body) -> kopf.BodyEssence | None:
+        """No stored essence."""
+        return None
+
+    def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: kopf.BodyEssence) -> None:
+        """Store nothing (kopf calls it only after change handlers)."""
+
+
+class NoProgress(kopf.ProgressStorage):
+    """Keeps no handler progress: event handlers have none to keep."""
+
+    def fetch(self, *, key: Any, body: kopf.Body) -> kopf.ProgressRecord | None:
+        """No stored progress."""
+        return None
+
+    def store(self, *, key: Any, record: Any, body: kopf.Body, patch: kopf.Patch) -> None:
+        """Store nothing."""
+
+    def purge(self, *, key: Any, body: kopf.Body, patch: kopf.Patch) -> None:
+        """Nothing to purge."""
+
+    def touch(self, *, body: kopf.Body, patch: kopf.Patch, value: str | None) -> None:
+        """Nothing to touch."""
+
+    def clear(self, *, essence: kopf.BodyEssence) -> kopf.BodyEssence:
+        """``essence`` as it is: it holds nothing of ours (and is not copied)."""
+        return essence
+
+
 def operator_settings(options: OperatorOptions) -> kopf.OperatorSettings:
-    """kopf's settings: bounded watches, no Event posting, no peering."""
+    """kopf's settings: bounded watches, no Event posting, no peering, no stored state."""
     settings = kopf.OperatorSettings()
     settings.posting.enabled = False
+    settings.persistence.diffbase_storage = NoDiffBase()
+    settings.persistence.progress_storage = NoProgress()
     settings.watching.server_timeout = int(options.watch_server_timeout)
     settings.watching.client_timeout = options.watch_server_timeout + 30
     settings.watching.connect_timeout = 30
@@ -165,7 +215,10 @@ class Operator:
         hooks.add_observer(self.telemetry.hook_called)
         self.reconciler.action_observers.append(self.telemetry.action_done)
         #: Kinds whose writes must come back as watch events (True: only if cluster-labelled).
-        self._echoed: dict[str, bool] = {}
+        self._echoed: dict[str, bool] = {w.kind: w.children_only for w in self.watched()}
+        #: ``(kind, namespace, name) -> (resourceVersion, cluster)`` of own writes whose
+        #: watch event has not arrived yet (see :meth:`_echoed_write`).
+        self._unechoed: dict[tuple[str, str, Any], tuple[str, ClusterKey]] = {}
         self._threads = ThreadPoolExecutor(
             max_workers=options.workers, thread_name_prefix="kd-reconcile"
         )
@@ -233,8 +286,41 @@ class Operator:
             self.caches.track(kind, event, body)
             self.health.seen(kind, body, deleted=event == "DELETED")
             handler(event, body)
+            self._echoed_write(kind, event, body)
 
         return tracked
+
+    def _await_echo(self, key: ClusterKey, body: Manifest) -> None:
+        """Remember the operator's write of ``body``: its watch event marks ``key`` again.
+
+        Only for writes a watch sees (:meth:`_echoes`), so every entry is removed
+        by an event sooner or later.
+        """
+        metadata = body.get("metadata") or {}
+        version = metadata.get("resourceVersion")
+        if version:
+            name = (str(body.get("kind")), metadata.get("namespace") or "", metadata.get("name"))
+            self._unechoed[name] = (str(version), key)
+
+    def _echoed_write(self, kind: str, event: str | None, body: Mapping[str, Any]) -> None:
+        """Mark the cluster of an own write once its watch event (or a later one) arrives.
+
+        The write's response was stored in the caches already, so the handler
+        found nothing new in its echo; the reconcile the echo always brought
+        (level-triggered: the next one sees what the write changed) is owed all
+        the same.
+        """
+        if not self._unechoed:
+            return
+        metadata = body.get("metadata") or {}
+        name = (kind, metadata.get("namespace") or "", metadata.get("name"))
+        pending = self._unechoed.get(name)
+        if pending is None:
+            return
+        version, key = pending
+        if event == "DELETED" or is_newer(body, {"metadata": {"resourceVersion": version}}):
+            del self._unechoed[name]
+            self.mark(key)
 
     # -- priming and resync -------------------------------------------------------
 
@@ -314,6 +400,11 @@ class Operator:
             _register(registry, watch.resource, labels, watch.handler)
         return registry
 
+    # Each handler marks only the clusters whose snapshot the event changed: an event
+    # of a version already cached (kopf's initial listing after :meth:`prime`) marks
+    # nothing. The echo of the operator's own write, whose response is cached already,
+    # marks its cluster through :meth:`_echoed_write`, as it always did.
+
     def _on_cluster(self, kind: str | None, body: Mapping[str, Any]) -> None:
         metadata = body["metadata"]
         key = (metadata["namespace"], metadata["name"])
@@ -323,6 +414,8 @@ class Operator:
                 self.queue.forget(key)
         elif self.caches.store_cluster(body):
             self.mark(key)
+        else:
+            return
         for connected in list(
             self.caches.clusters_connected_to(key[0], "KubeDirectorCluster", key[1])
         ):
@@ -332,8 +425,8 @@ class Operator:
         metadata = body["metadata"]
         if kind == "DELETED":
             self.caches.drop_app(metadata["namespace"], metadata["name"])
-        else:
-            self.caches.store_app(body)
+        elif not self.caches.store_app(body):
+            return
         for key in list(self.caches.clusters_using_app(metadata["namespace"], metadata["name"])):
             self.mark(key)
 
@@ -500,14 +593,13 @@ class Operator:
             measured(failed=outcome.failed, requeue=outcome.requeue_after is not None)
             return outcome
 
-    def _expect_echo(self, body: Manifest) -> None:
-        """Tell the liveness probe to expect the watch event of the operator's own write."""
+    def _echoes(self, body: Manifest) -> bool:
+        """True when a watch of this operator sees the operator's own write of ``body``."""
         kind = str(body.get("kind"))
         if kind not in self._echoed:
-            return
+            return False
         labels = (body.get("metadata") or {}).get("labels") or {}
-        if not self._echoed[kind] or CLUSTER_LABEL in labels:
-            self.health.wrote(kind, body)
+        return not self._echoed[kind] or CLUSTER_LABEL in labels
 
     async def tend(self, interval: float = 1.0) -> None:
         """Until cancelled: stamp the loop's heartbeat, recount states for the metrics."""
@@ -520,7 +612,10 @@ class Operator:
 
     def _absorb(self, queue: WorkQueue[ClusterKey], key: ClusterKey, outcome: Outcome) -> None:
         for body in outcome.written:
-            self._expect_echo(body)
+            if self._echoes(body):
+                # The liveness probe expects its watch event; so does the next reconcile.
+                self.health.wrote(str(body.get("kind")), body)
+                self._await_echo(key, body)
             kind = body.get("kind")
             if kind == "KubeDirectorCluster":
                 self.caches.store_cluster(body)
@@ -549,7 +644,6 @@ class Operator:
         await self.prime()
         await self.start_config_watch()
         await self.start_node_usage()
-        self._echoed = {w.kind: w.children_only for w in self.watched()}
         self.health.ready()
         for key in list(self.caches.clusters):
             self.mark(key)
@@ -586,20 +680,18 @@ def _register(
     labels: Mapping[str, Any] | None,
     handler: Callable[[str | None, Mapping[str, Any]], None],
 ) -> None:
-    """Register ``handler`` for ``resource``: as an index (initial listing) and on every event."""
-    group, version, plural = resource
-    name = plural
+    """Register ``handler`` for every event of ``resource`` (its initial listing included).
 
-    async def index(event: Mapping[str, Any] | None = None, body: Any = None, **_: Any) -> bool:
-        raw = event.get("object") if event else None
-        handler("LISTED", raw if isinstance(raw, Mapping) else dict(body))
-        return True
+    One handler per event: an index handler as well would be called on every
+    event too, and it would hold the event handlers back until every kind was
+    listed, which :meth:`Operator.prime` has made unnecessary.
+    """
+    group, version, plural = resource
 
     async def on_event(event: Mapping[str, Any], **_: Any) -> None:
         handler(event.get("type"), event["object"])
 
-    kopf.index(group, version, plural, id=f"{name}-index", labels=labels, registry=registry)(index)
-    kopf.on.event(group, version, plural, id=f"{name}-event", labels=labels, registry=registry)(
+    kopf.on.event(group, version, plural, id=f"{plural}-event", labels=labels, registry=registry)(
         on_event
     )
 

@@ -570,7 +570,7 @@ class Reconciler:
         desired = _strip_none(dict(status))
         current = body.get("status") or {}
         remembered = self._status_memory.get(snapshot.key)
-        if remembered == (fingerprint(desired), fingerprint(current)):
+        if remembered is not None and remembered == (fingerprint(desired), fingerprint(current)):
             return  # the server already stores what it made of this status
         patch = merge_patch(current, desired)
         if patch is None:
