@@ -341,12 +341,30 @@ def condition_events(previous: Mapping[str, Any], status: Mapping[str, Any]) -> 
             events.append(PlannedEvent(event_type, reason or str(condition.get("reason")), message))
         elif condition["status"] == "False" and old.get("status") == "True":
             if kind == "Ready":
-                events.append(PlannedEvent("Warning", "ClusterNotReady", message))
+                if not _only_grew(previous, status):
+                    events.append(PlannedEvent("Warning", "ClusterNotReady", message))
             elif kind == "Degraded":
                 events.append(PlannedEvent("Normal", "Recovered", message))
         elif kind == "Valid" and condition["status"] == "True" and old.get("status") == "False":
             events.append(PlannedEvent("Normal", "Valid", message))
     return events
+
+
+def _ready_count(status: Mapping[str, Any]) -> tuple[int, int] | None:
+    """``membersReady`` ("ready/asked") as numbers; None when absent or malformed."""
+    ready, _, asked = str(status.get("membersReady") or "").partition("/")
+    return (int(ready), int(asked)) if ready.isdigit() and asked.isdigit() else None
+
+
+def _only_grew(previous: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
+    """True when Ready fell only because more members are asked for, none was lost.
+
+    A scale-up makes a ready cluster not ready until its new members join;
+    that is a ``Resizing`` the cluster announced, not a warning. A member
+    that stopped being ready (failed, gone, restarted) still is one.
+    """
+    before, now = _ready_count(previous), _ready_count(status)
+    return before is not None and now is not None and now[0] >= before[0] and now[1] > before[1]
 
 
 # ---------------------------------------------------------------------------

@@ -437,3 +437,23 @@ def test_a_removed_members_claim_and_service_are_deleted(sim: Sim) -> None:
     sim.converge()
     # the member comes back with a new node id and a fresh volume: set up again
     assert [c.member for c in sim.calls_of(ActionKind.CONFIGURE)].count(workers[2]) == 2
+
+
+def test_a_scale_up_is_announced_without_a_warning_but_a_member_lost_warns(sim: Sim) -> None:
+    sim.converge()
+    start = len(sim.plans)
+    sim.resize("worker", 4)
+    sim.converge()
+    grew = [(e.type, e.reason) for plan in sim.plans[start:] for e in plan.events]
+    assert grew[0] == ("Normal", "Resizing")
+    assert grew[-1] == ("Normal", "ClusterReady")
+    assert [reason for kind, reason in grew if kind == "Warning"] == []
+
+    # A member that was ready and is no longer: its new container's setup fails.
+    start = len(sim.plans)
+    sim.runner = _failing("worker")
+    sim.restart(_pods(sim, "worker")[0], lose_disk=True)
+    sim.converge()
+    lost = [(e.type, e.reason) for plan in sim.plans[start:] for e in plan.events]
+    assert ("Warning", "ClusterNotReady") in lost
+    assert sim.cluster["status"]["membersReady"] == "5/6"
