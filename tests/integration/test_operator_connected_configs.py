@@ -141,6 +141,8 @@ def test_connected_configmap_and_secret_reach_configmeta_and_a_change_reconnects
         "token": _b64(TOKEN)
     }
 
+    # Measured, not asserted: each read is one GET per connected Secret.
+    print(f"\nSecret reads: {operator.log().count('connected Secret(s) in')}")
     status = json.dumps(get_cluster(control_plane, namespace, "rec").get("status"))
     events = control_plane.kubectl("get", "events", "-n", namespace, "-o", "json").stdout
     for text, where in ((status, "status"), (events, "Events"), (operator.log(), "operator log")):
