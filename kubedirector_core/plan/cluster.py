@@ -154,7 +154,25 @@ def plan_cluster(observed: Observed, hooks: Hooks) -> Plan:
         ungate=admission.ungate,
         pod_deletions=tuple(work.pod_deletions),
         claim_deletions=tuple(work.claim_deletions),
+        needs_connected_secrets=_needs_connected_secrets(observed, work.actions),
     )
+
+
+#: The actions that write configmeta.json into the member.
+_CONFIGMETA_ACTIONS = frozenset(
+    {ActionKind.CONFIGURE, ActionKind.ADDNODES, ActionKind.DELNODES, ActionKind.RECONNECT}
+)
+
+
+def _needs_connected_secrets(observed: Observed, actions: Sequence[MemberAction]) -> bool:
+    """True when ``actions`` write configmeta that lacks connected Secrets not read yet."""
+    if observed.connected_secrets is not None:
+        return False
+    connections = observed.cluster.spec.connections
+    wanted = (connections.secrets or []) if connections else []
+    if not any(f"Secret/{name}" in observed.connected_config_versions for name in wanted):
+        return False
+    return any(action.kind in _CONFIGMETA_ACTIONS for action in actions)
 
 
 def with_config_defaults(observed: Observed) -> Observed:
@@ -725,7 +743,14 @@ class _Planner:
         configchange.settle(self.status, generation, values)
 
     def connections_document(self) -> dict[str, Any]:
-        """configmeta's ``connections``: the connected clusters whose app is known."""
+        """configmeta's ``connections``, as the original fills it.
+
+        The connected clusters whose app is known, and the connected
+        ConfigMaps and Secrets that exist and carry their type label (see
+        :func:`~kubedirector_core.plan.configmeta.configmap_connections`); a
+        missing one is left out, as the original does. Secrets appear only
+        when the runtime read them (``observed.connected_secrets``).
+        """
         connected = self.cluster.spec.connections
         clusters: dict[str, Any] = {}
         for name in connected.clusters or [] if connected else []:
@@ -735,7 +760,19 @@ class _Planner:
                 clusters[name] = cm.connected_cluster_configmeta(
                     name, other, other_app, domain_base=self.domain_base
                 )
-        return {"clusters": clusters, "configmaps": {}, "secrets": {}}
+        configmaps = self.observed.connected_configmaps
+        secrets = self.observed.connected_secrets or {}
+        configmap_names = (connected.configmaps or []) if connected else []
+        secret_names = (connected.secrets or []) if connected else []
+        return {
+            "clusters": clusters,
+            "configmaps": cm.configmap_connections(
+                [configmaps[name] for name in configmap_names if name in configmaps]
+            ),
+            "secrets": cm.secret_connections(
+                [secrets[name] for name in secret_names if name in secrets]
+            ),
+        }
 
     # -- actions -------------------------------------------------------------------
 
@@ -808,7 +845,10 @@ class _Planner:
         document = cm.node_configmeta(
             base, self.app, self.cluster, spec.id, entry, domain_base=self.domain_base
         )
-        files = [guest.GuestFile(guest.CONFIGMETA_PATH, _json(document), 0o644)]
+        # Readable by the container's other users as the original's, unless it holds
+        # connected Secrets' data: then only by its owner, the user setup runs as.
+        mode = 0o600 if (base.get("connections") or {}).get("secrets") else 0o644
+        files = [guest.GuestFile(guest.CONFIGMETA_PATH, _json(document), mode)]
         try:
             extra = self.hooks.member_files(
                 self.app,

@@ -12,6 +12,7 @@ same document. This project adds ``plugin_metadata`` (from ``kd_configmeta``).
 
 from __future__ import annotations
 
+import base64
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from typing import Any
 
 from kubedirector_core.api import KubeDirectorApp, KubeDirectorCluster, parse_quantity
 from kubedirector_core.plan import names
+from kubedirector_core.plan.model import ConnectedObject
 from kubedirector_core.plan.render import role_specs
 
 CONFIGMAP_TYPE_LABEL = f"{names.DOMAIN}/cmType"
@@ -259,3 +261,63 @@ def connected_cluster_configmeta(
 def known_roles(app: KubeDirectorApp, cluster: KubeDirectorCluster) -> list[str]:
     """The cluster's role ids that exist in the app, in spec order."""
     return [spec.id for spec in role_specs(app, cluster)]
+
+
+def configmap_connections(configmaps: Sequence[ConnectedObject]) -> dict[str, list[Any]]:
+    """``connections.configmaps``: the ConfigMaps with a ``cmType`` label, grouped by it.
+
+    As the original: each entry is ``{"metadata": {"name"}, "data", "labels",
+    "annotations"}`` with the values as plain text (``data`` and
+    ``annotations`` are ``null`` when the ConfigMap has none); a ConfigMap
+    without the label is left out; the order within a type is the order of
+    ``spec.connections.configmaps``.
+    """
+    grouped: dict[str, list[Any]] = {}
+    for configmap in configmaps:
+        kind = configmap.labels.get(CONFIGMAP_TYPE_LABEL)
+        if kind is None:
+            continue
+        grouped.setdefault(kind, []).append(
+            {
+                "metadata": {"name": configmap.name},
+                "data": _copy(configmap.data),
+                "labels": dict(configmap.labels),
+                "annotations": _copy(configmap.annotations),
+            }
+        )
+    return grouped
+
+
+def secret_connections(secrets: Sequence[ConnectedObject]) -> dict[str, list[Any]]:
+    """``connections.secrets``: the Secrets with a ``secretType`` label, grouped by it.
+
+    The original marshals every value of a Secret's entry as Go ``[]byte``,
+    that is base64: ``data`` as the API serves it (base64 already; ``null``
+    when empty), and ``metadata.name``, every label and every annotation
+    base64-encoded too (``annotations`` is ``{}`` rather than ``null``). Apps
+    decode them as they did with KubeDirector.
+    """
+    grouped: dict[str, list[Any]] = {}
+    for secret in secrets:
+        kind = secret.labels.get(SECRET_TYPE_LABEL)
+        if kind is None:
+            continue
+        grouped.setdefault(kind, []).append(
+            {
+                "metadata": {"name": _b64(secret.name)},
+                "data": _copy(secret.data),
+                "labels": {key: _b64(value) for key, value in secret.labels.items()},
+                "annotations": {
+                    key: _b64(value) for key, value in (secret.annotations or {}).items()
+                },
+            }
+        )
+    return grouped
+
+
+def _copy(values: Mapping[str, str] | None) -> dict[str, str] | None:
+    return dict(values) if values is not None else None
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode("ascii")

@@ -123,13 +123,41 @@ class PinnedClaim:
 
 
 @dataclass(frozen=True)
+class ConnectedObject:
+    """A connected ConfigMap or Secret, as configmeta's ``connections`` shows it.
+
+    ``data`` is the object's ``data`` as the API serves it (``None`` when it has
+    none): plain text for a ConfigMap, base64 for a Secret. It is left out of
+    ``repr`` so that a Secret's values never reach a log line or a traceback.
+    """
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] | None = None
+    data: Mapping[str, str] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_wire(cls, body: Mapping[str, Any]) -> ConnectedObject:
+        """Read a ConfigMap or Secret (wire form); ``binaryData`` is ignored, as by the original."""
+        metadata = body.get("metadata") or {}
+        annotations = metadata.get("annotations")
+        data = body.get("data")
+        return cls(
+            name=str(metadata.get("name") or ""),
+            labels=dict(metadata.get("labels") or {}),
+            annotations=dict(annotations) if annotations is not None else None,
+            data=dict(data) if data is not None else None,
+        )
+
+
+@dataclass(frozen=True)
 class Observed:
     """Everything the planner may look at for one reconcile of one cluster.
 
     ``children`` holds the cluster's owned objects as observed (wire dicts
-    keyed by :class:`ObjectRef`); ``connections`` holds the connected
-    clusters, and the ``resourceVersion`` of connected ConfigMaps and Secrets
-    (never their data).
+    keyed by :class:`ObjectRef`); ``connected_*`` hold the connected
+    clusters, the ``resourceVersion`` of connected ConfigMaps and Secrets, and
+    their content for configmeta (Secrets only when the runtime read them).
     """
 
     cluster: KubeDirectorCluster
@@ -143,6 +171,11 @@ class Observed:
     #: The apps of the connected clusters, by connected cluster name (their configmeta
     #: needs them); a connected cluster whose app is missing is left out, as the original does.
     connected_apps: Mapping[str, KubeDirectorApp] = field(default_factory=dict)
+    #: The connected ConfigMaps that exist, by name (from the watch cache).
+    connected_configmaps: Mapping[str, ConnectedObject] = field(default_factory=dict)
+    #: The connected Secrets that exist, by name; ``None`` when the runtime has not read
+    #: them (it reads them only when :attr:`Plan.needs_connected_secrets` asks).
+    connected_secrets: Mapping[str, ConnectedObject] | None = None
     #: Storage classes that exist, and the default one (for validation).
     storage_classes: frozenset[str] = frozenset()
     default_storage_class: str | None = None
@@ -299,3 +332,6 @@ class Plan:
     pod_deletions: tuple[PodDeletion, ...] = ()
     #: Volume claims to delete before ``pod_deletions`` (a member whose volume cannot follow).
     claim_deletions: tuple[ClaimDeletion, ...] = ()
+    #: This plan writes configmeta but was made without the connected Secrets
+    #: (:attr:`Observed.connected_secrets` is ``None``): read them and plan again.
+    needs_connected_secrets: bool = False

@@ -258,18 +258,29 @@ def _degraded_condition(
         role, (reason, message) = refused[0]
         return _condition("Degraded", True, reason, f"role {role}: {message}")
     missing = _missing_connections(observed)
-    if missing:
-        return _condition(
-            "Degraded",
-            True,
-            "ConnectionMissing",
-            f"connected cluster(s) not found or without app: {', '.join(missing)}",
-        )
+    missing_configs = _missing_configs(observed)
+    if missing or missing_configs:
+        parts = []
+        if missing:
+            parts.append(f"connected cluster(s) not found or without app: {', '.join(missing)}")
+        if missing_configs:
+            parts.append(f"connected object(s) not found: {', '.join(missing_configs)}")
+        return _condition("Degraded", True, "ConnectionMissing", "; ".join(parts))
     if rollup.get("membersDown"):
         return _condition(
             "Degraded", True, "MembersDown", "a configured member's pod is not running"
         )
     return _condition("Degraded", False, "Healthy", "no member needs a look")
+
+
+def _missing_configs(observed: Observed) -> list[str]:
+    """The connected ConfigMaps and Secrets that do not exist (``Kind/name``), sorted."""
+    connections = observed.cluster.spec.connections
+    if connections is None:
+        return []
+    wanted = [f"ConfigMap/{name}" for name in connections.configmaps or []]
+    wanted += [f"Secret/{name}" for name in connections.secrets or []]
+    return sorted(key for key in wanted if key not in observed.connected_config_versions)
 
 
 def _missing_connections(observed: Observed) -> list[str]:

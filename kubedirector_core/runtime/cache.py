@@ -13,7 +13,7 @@ get an immutable snapshot (:meth:`Caches.snapshot`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -196,6 +196,9 @@ class Snapshot:
     default_storage_class: str | None
     #: The operator's KubeDirectorConfig (built-in values without one).
     settings: OperatorSettings = field(default_factory=OperatorSettings)
+    #: The connected ConfigMaps whose content is cached, by name (see
+    #: :attr:`Caches.configmap_content`); one with a version but no content is read.
+    connected_configmaps: Mapping[str, Manifest] = field(default_factory=dict)
 
 
 @dataclass
@@ -216,6 +219,10 @@ class Caches:
     storage_classes: dict[str, bool] = field(default_factory=dict)
     #: ``(namespace, "ConfigMap"|"Secret", name) -> resourceVersion`` (never their data).
     config_versions: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    #: ``(namespace, name) ->`` the name, version, labels, annotations and data of each
+    #: ConfigMap some cluster connects, for configmeta; no other ConfigMap's data is kept
+    #: (memory stays bounded by what clusters connect). Secrets' data is never cached.
+    configmap_content: dict[tuple[str, str], Manifest] = field(default_factory=dict)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     #: The latest KubeDirectorConfig (``kd-global-config``), as settings.
     settings: OperatorSettings = field(default_factory=OperatorSettings)
@@ -282,11 +289,15 @@ class Caches:
         if not is_newer(body, cached) or _same_version(body, cached):
             return False
         self.clusters[key] = trim(body)
+        dropped = _connected_configmaps(cached) - _connected_configmaps(body)
+        if dropped:
+            self._forget_disconnected(key[0], dropped)
         return True
 
     def drop_cluster(self, key: ClusterKey) -> None:
-        """Forget a deleted cluster."""
-        self.clusters.pop(key, None)
+        """Forget a deleted cluster (and the content of ConfigMaps only it connected)."""
+        old = self.clusters.pop(key, None)
+        self._forget_disconnected(key[0], _connected_configmaps(old))
 
     def store_app(self, body: Mapping[str, Any]) -> bool:
         """Keep an app definition unless this or a later version is cached; True when stored."""
@@ -464,6 +475,41 @@ class Caches:
         self.config_versions[key] = version
         return changed
 
+    def store_configmap_content(
+        self, body: Mapping[str, Any], *, connected: bool | None = None
+    ) -> None:
+        """Keep a ConfigMap's content if some cluster connects it, else forget it.
+
+        ``connected`` says whether one does when the caller knows already. A
+        body older than the version the watch last delivered (a reconcile's
+        read racing an update) is not kept.
+        """
+        metadata = body.get("metadata") or {}
+        namespace, name = metadata.get("namespace", ""), metadata.get("name", "")
+        if connected is None:
+            connected = any(self.clusters_connected_to(namespace, "ConfigMap", name))
+        if not connected:
+            self.configmap_content.pop((namespace, name), None)
+            return
+        latest = self.config_versions.get((namespace, "ConfigMap", name))
+        if latest is not None and not is_newer(body, {"metadata": {"resourceVersion": latest}}):
+            return
+        self.configmap_content[(namespace, name)] = {
+            "metadata": {
+                key: metadata[key]
+                for key in ("name", "namespace", "resourceVersion", "labels", "annotations")
+                if key in metadata
+            },
+            **({"data": body["data"]} if "data" in body else {}),
+        }
+
+    def _forget_disconnected(self, namespace: str, names: Iterable[str]) -> None:
+        for name in names:
+            if (namespace, name) in self.configmap_content and not any(
+                self.clusters_connected_to(namespace, "ConfigMap", name)
+            ):
+                del self.configmap_content[(namespace, name)]
+
     def store_settings(self, settings: OperatorSettings) -> bool:
         """Keep the operator's settings; True when they changed."""
         changed = settings != self.settings
@@ -496,6 +542,11 @@ class Caches:
                 version = self.config_versions.get((namespace, kind, name))
                 if version is not None:
                     versions[f"{kind}/{name}"] = version
+        configmaps = {
+            name: content
+            for name in connections.get("configmaps") or []
+            if (content := self.configmap_content.get((namespace, name))) is not None
+        }
         defaults = [name for name, is_default in self.storage_classes.items() if is_default]
         return Snapshot(
             key=key,
@@ -510,4 +561,11 @@ class Caches:
             storage_classes=frozenset(self.storage_classes),
             default_storage_class=sorted(defaults)[0] if defaults else None,
             settings=self.settings,
+            connected_configmaps=configmaps,
         )
+
+
+def _connected_configmaps(cluster: Mapping[str, Any] | None) -> set[str]:
+    """The ConfigMap names a cluster's ``spec.connections`` names."""
+    connections = ((cluster or {}).get("spec") or {}).get("connections") or {}
+    return set(connections.get("configmaps") or [])

@@ -444,11 +444,17 @@ class Operator:
         metadata = body["metadata"]
         if kind == "DELETED":
             self.caches.config_versions.pop((metadata["namespace"], what, metadata["name"]), None)
+            if what == "ConfigMap":
+                self.caches.configmap_content.pop((metadata["namespace"], metadata["name"]), None)
         elif not self.caches.store_config(body, what):
             return
-        for key in list(
+        connected = list(
             self.caches.clusters_connected_to(metadata["namespace"], what, metadata["name"])
-        ):
+        )
+        if what == "ConfigMap" and kind != "DELETED":
+            # The content only of ConfigMaps some cluster connects (for its configmeta).
+            self.caches.store_configmap_content(body, connected=bool(connected))
+        for key in connected:
             self.mark(key)
 
     def _on_configmap(self, kind: str | None, body: Mapping[str, Any]) -> None:
@@ -623,6 +629,8 @@ class Operator:
                 self.caches.store_pod(body)
             else:
                 self.caches.store_child(body)
+        for body in outcome.read_configmaps:
+            self.caches.store_configmap_content(body)
         if outcome.forget:
             queue.forget(key)
             self._failures.pop(key, None)

@@ -51,6 +51,12 @@ from kubedirector_core.plan.names import label_value
 from kubedirector_core.plugins import Hooks, PluginFailure
 from kubedirector_core.runtime.autoscale_metrics import MetricsReader
 from kubedirector_core.runtime.cache import Snapshot
+from kubedirector_core.runtime.connectedconfigs import (
+    ConnectionReadError,
+    connected_configmaps,
+    read_configmaps,
+    read_secrets,
+)
 from kubedirector_core.runtime.drift import AppliedMemory, fingerprint
 from kubedirector_core.runtime.kubeapi import JSON_PATCH, ApiError, KubeApi
 from kubedirector_core.runtime.objects import (
@@ -189,6 +195,8 @@ class Outcome:
     #: The cluster is gone for good: drop its queue entries.
     forget: bool = False
     failed: bool = False
+    #: Connected ConfigMaps the reconcile read because the caches lacked their content.
+    read_configmaps: list[Manifest] = field(default_factory=list)
 
 
 def _now() -> datetime:
@@ -309,13 +317,47 @@ class Reconciler:
         if pinned:
             observed = dataclasses.replace(observed, pinned_claims=pinned)
         try:
+            observed = self._with_configmaps(snapshot, observed, outcome)
             plan = self.planner.plan_cluster(observed, self.hooks)
+            if plan.needs_connected_secrets:
+                # Only now, when configmeta is written, are the connected Secrets read.
+                connections = cluster.spec.connections
+                names = (connections.secrets or []) if connections else []
+                secrets = read_secrets(self.api, snapshot.key[0], names)
+                observed = dataclasses.replace(observed, connected_secrets=secrets)
+                plan = self.planner.plan_cluster(observed, self.hooks)
+        except ConnectionReadError as error:
+            condition = _condition(
+                "ReconcileFailed", "ConnectionReadFailed", str(error), now, generation
+            )
+            return self._report(
+                snapshot, body, status, condition, outcome, retry=self.settings.error_backoff
+            )
         except PluginError as error:
             failure = PluginFailure.from_error(error)
             condition = failure.condition(now=now, observed_generation=generation)
             condition["reason"] = failure.EVENT_REASON
             return self._report(snapshot, body, status, condition, outcome, retry=60.0)
         return self._act(snapshot, body, plan, outcome)
+
+    def _with_configmaps(
+        self, snapshot: Snapshot, observed: Observed, outcome: Outcome
+    ) -> Observed:
+        """``observed`` with the connected ConfigMaps' content; reads those not cached."""
+        uncached = [
+            key.partition("/")[2]
+            for key in snapshot.connected_config_versions
+            if key.startswith("ConfigMap/")
+            and key.partition("/")[2] not in snapshot.connected_configmaps
+        ]
+        if not uncached and not snapshot.connected_configmaps:
+            return observed
+        read = read_configmaps(self.api, snapshot.key[0], uncached) if uncached else []
+        outcome.read_configmaps.extend(read)
+        return dataclasses.replace(
+            observed,
+            connected_configmaps=connected_configmaps(snapshot.connected_configmaps, read),
+        )
 
     def _act(self, snapshot: Snapshot, body: Manifest, plan: Plan, outcome: Outcome) -> Outcome:
         namespace = snapshot.key[0]

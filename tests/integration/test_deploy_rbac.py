@@ -62,6 +62,9 @@ CLUSTER_WIDE: frozenset[tuple[str, str, str, str]] = frozenset(
             )
             for verb in ("list", "watch", "create", "patch", "delete")
         ),
+        # Connected ConfigMaps and Secrets, read by name for configmeta.
+        ("", "configmaps", "get", "*"),
+        ("", "secrets", "get", "*"),
         *(("", "pods", verb, "*") for verb in ("get", "list", "watch", "patch", "delete")),
         ("", "pods/exec", "get", "*"),
         ("", "pods/exec", "create", "*"),

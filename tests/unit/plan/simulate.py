@@ -20,6 +20,7 @@ from kubedirector_core.api import KubeDirectorApp, KubeDirectorCluster
 from kubedirector_core.plan import (
     ActionKind,
     ActionOutcome,
+    ConnectedObject,
     MemberAction,
     Observed,
     ObservedNode,
@@ -74,10 +75,35 @@ class Sim:
     deleted: list[tuple[str, str, bool]] = field(default_factory=list)
     #: The operator's KubeDirectorConfig, as the runtime hands it over.
     settings: OperatorSettings = field(default_factory=OperatorSettings)
+    #: ConfigMaps and Secrets that exist in the namespace (wire form), by name; a
+    #: connected one reaches the planner as the runtime hands it over.
+    configmaps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    secrets: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: How many times the runtime read the connected Secrets (a re-plan each).
+    secret_reads: int = 0
 
-    def observed(self) -> Observed:
-        """The observation the runtime would build now."""
+    def observed(self, *, with_secrets: bool = False) -> Observed:
+        """The observation the runtime would build now (Secrets only ``with_secrets``)."""
+        connections = self.cluster["spec"].get("connections") or {}
+        configmaps = {
+            name: ConnectedObject.from_wire(self.configmaps[name])
+            for name in connections.get("configmaps") or []
+            if name in self.configmaps
+        }
+        secrets = {
+            name: ConnectedObject.from_wire(self.secrets[name])
+            for name in connections.get("secrets") or []
+            if name in self.secrets
+        }
+        versions = {
+            f"{kind}/{name}": str(body["metadata"]["resourceVersion"])
+            for kind, objects in (("ConfigMap", self.configmaps), ("Secret", self.secrets))
+            for name, body in objects.items()
+        }
         return Observed(
+            connected_configmaps=configmaps,
+            connected_secrets=secrets if with_secrets else None,
+            connected_config_versions=versions,
             cluster=KubeDirectorCluster.from_wire(self.cluster),
             app=self.app,
             now=self.now,
@@ -89,8 +115,12 @@ class Sim:
         )
 
     def plan(self) -> Plan:
-        """Plan once without acting."""
-        return plan_cluster(self.observed(), self.hooks)
+        """Plan without acting; again with the Secrets read when the plan asks, as the runtime."""
+        plan = plan_cluster(self.observed(), self.hooks)
+        if plan.needs_connected_secrets:
+            self.secret_reads += 1
+            plan = plan_cluster(self.observed(with_secrets=True), self.hooks)
+        return plan
 
     def step(self, *, crash_after_actions: bool = False) -> Plan:
         """Plan, apply objects, run actions and write the status (unless crashing)."""
