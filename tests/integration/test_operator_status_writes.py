@@ -55,7 +55,7 @@ class StatusHistory:
 
     def follow(self, resource_version: str) -> None:
         while not self._stop.is_set():
-            stream = watch.Watch().stream(
+            stream = watch.Watch().stream(  # type: ignore[no-untyped-call]
                 self._objects.list_namespaced_custom_object,
                 "kubedirector.hpe.com",
                 "v1beta1",
@@ -98,7 +98,7 @@ def status_history(
     finally:
         history.stop()
         thread.join(timeout=30)
-        api.close()  # type: ignore[no-untyped-call]
+        api.close()
 
 
 def member(status: dict[str, Any], pod: str) -> dict[str, Any]:
