@@ -10,7 +10,14 @@ caches must learn from its own writes. In order, it:
 4. applies the planned objects that differ from the live ones, deletes the
    planned deletions, runs the in-container actions (bounded concurrency,
    each with a timeout) and feeds each outcome to ``record_outcome``;
-5. writes the status once, only if it changed, then posts the planned Events.
+5. when actions ran, plans again on the same snapshot with their outcomes
+   (at most :data:`MAX_PASSES` plans): a plan that only changes the status
+   and Events, or runs actions not yet planned, is taken up here (a member
+   configured, the others told, the roll-up), instead of one more status
+   write and reconcile for each step; anything else waits for the next
+   reconcile;
+6. writes the status once, only if it changed, then posts the planned Events
+   (each once).
 
 Failures stay with their cluster: a hook error, an invalid cluster, a refused
 write or a failed command becomes a condition in that cluster's status and a
@@ -34,7 +41,7 @@ from typing import Any, Protocol
 import pydantic
 from kubernetes import client
 
-from kubedirector_core.api import KubeDirectorApp, KubeDirectorCluster
+from kubedirector_core.api import ClusterStatus, KubeDirectorApp, KubeDirectorCluster
 from kubedirector_core.errors import PluginError
 from kubedirector_core.plan.model import (
     GANG_GATE,
@@ -42,6 +49,7 @@ from kubedirector_core.plan.model import (
     ClaimDeletion,
     Manifest,
     MemberAction,
+    ObjectRef,
     Observed,
     Plan,
     PlannedEvent,
@@ -79,6 +87,9 @@ log = logging.getLogger(__name__)
 #: Conditions only the runtime sets (the planner reports plugin failures itself); a
 #: planned status never carries them over, so they vanish once the cause is fixed.
 RUNTIME_CONDITIONS = frozenset({"ApplyFailed", "ReconcileFailed"})
+#: Plans one reconcile may make: the first, then plans on the same snapshot that
+#: take up its actions' outcomes (see :meth:`Reconciler._settle`).
+MAX_PASSES = 3
 #: How much of a command's output is kept for the member's status.
 OUTPUT_TAIL = 4096
 
@@ -338,7 +349,7 @@ class Reconciler:
             condition = failure.condition(now=now, observed_generation=generation)
             condition["reason"] = failure.EVENT_REASON
             return self._report(snapshot, body, status, condition, outcome, retry=60.0)
-        return self._act(snapshot, body, plan, outcome)
+        return self._act(snapshot, body, observed, plan, outcome)
 
     def _with_configmaps(
         self, snapshot: Snapshot, observed: Observed, outcome: Outcome
@@ -359,7 +370,55 @@ class Reconciler:
             connected_configmaps=connected_configmaps(snapshot.connected_configmaps, read),
         )
 
-    def _act(self, snapshot: Snapshot, body: Manifest, plan: Plan, outcome: Outcome) -> Outcome:
+    def _act(
+        self,
+        snapshot: Snapshot,
+        body: Manifest,
+        observed: Observed,
+        plan: Plan,
+        outcome: Outcome,
+    ) -> Outcome:
+        done = _Done(children=dict(snapshot.children))
+        failures = self._apply(snapshot, plan, done, outcome)
+        status: Mapping[str, Any] = _without_runtime_conditions(plan.status)
+        events = list(plan.events)
+        ran = self._run_and_record(snapshot, plan, done, outcome, status, events)
+        final = plan
+        passes = 1
+        # Settle: what the next reconcile would make of these outcomes (member
+        # configured, roll-up, notifications queued) goes into this status write.
+        while ran is not None and ran.outcomes and not failures and passes < MAX_PASSES:
+            passes += 1
+            status = ran.status
+            settled = self._settle(observed, status, done, last=passes == MAX_PASSES)
+            if settled is None:
+                break
+            final = settled
+            status = _without_runtime_conditions(settled.status)
+            events += [event for event in settled.events if event not in events]
+            ran = self._run_and_record(snapshot, settled, done, outcome, status, events)
+        if ran is not None:
+            status = ran.status
+        now = self.clock()
+        if failures:
+            message = "; ".join(failures)[:1024]
+            condition = _condition(
+                "ApplyFailed", "ApplyFailed", message, now, body["metadata"].get("generation")
+            )
+            if not has_condition(body.get("status"), condition):
+                events.append(PlannedEvent("Warning", "ApplyFailed", message))
+            status = with_condition(status, condition)
+            outcome.requeue_after = self.settings.error_backoff
+        self._write_status(snapshot, body, status, outcome)
+        self._post_events(body, events)
+        if final.requeue_after is not None:
+            outcome.requeue_after = min(
+                outcome.requeue_after or final.requeue_after, final.requeue_after
+            )
+        return outcome
+
+    def _apply(self, snapshot: Snapshot, plan: Plan, done: _Done, outcome: Outcome) -> list[str]:
+        """Carry out the plan's writes (objects, deletions, pods, claims); return the failures."""
         namespace = snapshot.key[0]
         failures: list[str] = []
         for manifest in plan.objects:
@@ -372,8 +431,10 @@ class Reconciler:
                 failures.append(f"{ref.kind} {ref.name}: {error}")
                 continue
             self.memory.record(ref, manifest, returned)
+            done.children[ref] = returned
             outcome.written.append(returned)
         for ref in plan.deletions:
+            done.deleted.add(ref)
             live = snapshot.children.get(ref)
             if live is not None and (live.get("metadata") or {}).get("deletionTimestamp"):
                 continue
@@ -382,18 +443,34 @@ class Reconciler:
             except ApiError as error:
                 failures.append(f"deleting {ref.kind} {ref.name}: {error}")
             self.memory.forget(ref)
+        done.ungated.update(plan.ungate)
         failures += self._ungate(snapshot, plan.ungate)
+        done.claims.update(deletion.uid for deletion in plan.claim_deletions)
         claim_failures = self._delete_claims(snapshot, plan.claim_deletions)
         failures += claim_failures.values()
+        done.pods.update(deletion.uid for deletion in plan.pod_deletions)
         # A pod whose claim could not be deleted stays: its new pod would reuse the claim.
         failures += self._delete_pods(
             snapshot, tuple(d for d in plan.pod_deletions if d.pod not in claim_failures)
         )
+        return failures
 
+    def _run_and_record(
+        self,
+        snapshot: Snapshot,
+        plan: Plan,
+        done: _Done,
+        outcome: Outcome,
+        status: Mapping[str, Any],
+        events: list[PlannedEvent],
+    ) -> _Ran | None:
+        """Run the plan's actions and fold their outcomes into ``status`` and ``events``."""
+        if not plan.actions:
+            return None
+        done.actions.update(_action_id(action) for action in plan.actions)
+        outcomes = self._run_actions(snapshot, plan.actions)
         now = self.clock()
-        status: Mapping[str, Any] = _without_runtime_conditions(plan.status)
-        events = list(plan.events)
-        for action_outcome in self._run_actions(snapshot, plan.actions):
+        for action_outcome in outcomes:
             for observe in self.action_observers:
                 observe(action_outcome)
             status = self.planner.record_outcome(status, action_outcome, now)
@@ -404,22 +481,51 @@ class Reconciler:
                 # Not run at all (exec refused, member busy): the status may not
                 # change, so no watch event will bring the cluster back; come back.
                 outcome.requeue_after = self.settings.action_retry
-        if failures:
-            message = "; ".join(failures)[:1024]
-            condition = _condition(
-                "ApplyFailed", "ApplyFailed", message, now, body["metadata"].get("generation")
+        return _Ran(status, len(outcomes))
+
+    def _settle(
+        self, observed: Observed, status: Mapping[str, Any], done: _Done, *, last: bool
+    ) -> Plan | None:
+        """Plan again on the same snapshot with ``status``; None when that plan must wait.
+
+        The plan is taken when it only changes the status and Events, and runs
+        only actions this reconcile has not planned yet (none at all when it is
+        the ``last`` pass). A plan that would write objects, delete, ungate or
+        repeat an action is left to the next reconcile, which sees its inputs
+        fresh; so is one whose planning fails, and one that writes configmeta
+        while the connected Secrets were not read.
+        """
+        try:
+            cluster = observed.cluster.model_copy(
+                update={"status": ClusterStatus.from_wire(status)}
             )
-            if not has_condition(body.get("status"), condition):
-                events.append(PlannedEvent("Warning", "ApplyFailed", message))
-            status = with_condition(status, condition)
-            outcome.requeue_after = self.settings.error_backoff
-        self._write_status(snapshot, body, status, outcome)
-        self._post_events(body, events)
-        if plan.requeue_after is not None:
-            outcome.requeue_after = min(
-                outcome.requeue_after or plan.requeue_after, plan.requeue_after
-            )
-        return outcome
+            again = dataclasses.replace(observed, cluster=cluster, now=self.clock())
+            plan = self.planner.plan_cluster(again, self.hooks)
+        except (PluginError, pydantic.ValidationError) as error:
+            log.info("not settling %s: %s", observed.cluster.metadata.name, error)
+            return None
+        if self._writes_pending(observed, plan, done):
+            return None
+        if plan.needs_connected_secrets and observed.connected_secrets is None:
+            # It would write configmeta without the connected Secrets, read only on demand.
+            return None
+        if plan.actions and (last or any(_action_id(a) in done.actions for a in plan.actions)):
+            return None
+        return plan
+
+    def _writes_pending(self, observed: Observed, plan: Plan, done: _Done) -> bool:
+        """True when ``plan`` asks for a write this reconcile has not made."""
+        namespace = observed.cluster.metadata.namespace or ""
+        for manifest in plan.objects:
+            ref = ref_of(manifest, namespace)
+            if not self.memory.is_converged(ref, manifest, done.children.get(ref)):
+                return True
+        return (
+            any(ref not in done.deleted for ref in plan.deletions)
+            or any(name not in done.ungated for name in plan.ungate)
+            or any(deletion.uid not in done.claims for deletion in plan.claim_deletions)
+            or any(deletion.uid not in done.pods for deletion in plan.pod_deletions)
+        )
 
     # -- failures the runtime reports itself --------------------------------------
 
@@ -724,6 +830,33 @@ class Reconciler:
         self._status_memory.pop(snapshot.key, None)
         log.info("%s/%s: every child removed", namespace, name)
         return Outcome(forget=True)
+
+
+@dataclass
+class _Done:
+    """What one reconcile already did, so that a settling plan does not do it again."""
+
+    #: The cluster's children as the server returned them after this reconcile's applies.
+    children: dict[ObjectRef, Manifest]
+    deleted: set[ObjectRef] = field(default_factory=set)
+    ungated: set[str] = field(default_factory=set)
+    #: The uids of the claims and pods deleted.
+    claims: set[str] = field(default_factory=set)
+    pods: set[str] = field(default_factory=set)
+    #: Every action planned, run or not (see :func:`_action_id`).
+    actions: set[tuple[str, str, str]] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _Ran:
+    """The status with a pass's action outcomes folded in, and how many there were."""
+
+    status: Mapping[str, Any]
+    outcomes: int
+
+
+def _action_id(action: MemberAction) -> tuple[str, str, str]:
+    return (action.member, action.kind.value, action.key)
 
 
 def _condition(
