@@ -460,8 +460,16 @@ class _Planner:
                 member["state"] = states.CONFIG_ERROR
             elif member.get("configured") and _same_container(member, pod):
                 held = state == states.CONFIG_ERROR and readiness.record_of(member) is not None
-                if not held or self._readiness(spec, member) is readiness.Verdict.READY:
+                if not held:
                     member["state"] = states.CONFIGURED
+                elif self._readiness(spec, member) is readiness.Verdict.READY:
+                    # Held back by its readiness action until now: it joins, and the
+                    # others hear of it as of any member that joins.
+                    member["state"] = states.CONFIGURED
+                    tag = str(member.get("containerID") or "")
+                    self._queue_for_others(
+                        role_id, "addnodes", [member], skip={member["pod"]}, tag=tag
+                    )
 
     @staticmethod
     def _settled(spec: RoleSpec, members: Sequence[rec.MemberRecord]) -> bool:
@@ -531,6 +539,15 @@ class _Planner:
             self._ready(member, done=answer is not None)
             return readiness.Verdict.READY
         action, plugin = answer
+        if not self._set_up(action.member):
+            # Where it runs is not set up yet (a NameNode still configuring): its clock
+            # starts once it can run.
+            detail[readiness.WAITING_FOR] = (
+                f"{readiness.waiting_for(action, plugin, member['pod'])}, "
+                f"once {action.member} is set up"
+            )
+            self.work.requeue(action.poll_seconds)
+            return readiness.Verdict.WAITING
         record = readiness.start(member, action, plugin, timestamp(self.observed.now))
         if record.get("error"):
             return readiness.Verdict.FAILED
@@ -966,12 +983,9 @@ class _Planner:
         current container (a NameNode not configured yet, say), the action
         waits; the caller's requeue asks again.
         """
-        pod = self.observed.pods.get(action.member)
-        if pod is None or not _running(pod):
+        if not self._set_up(action.member):
             return
-        target = rec.find_member(self.status, action.member)
-        if target is not None and not (target.get("configured") and _same_container(target, pod)):
-            return
+        pod = self.observed.pods[action.member]
         command_text = " ".join(guest.quote(word) for word in action.command)
         extra: tuple[str, ...] = ()
         if action.done_when is DoneWhen.CHECK_SUCCEEDS:
@@ -992,6 +1006,14 @@ class _Planner:
                 polls=action.done_when is DoneWhen.CHECK_SUCCEEDS,
             )
         )
+
+    def _set_up(self, pod_name: str) -> bool:
+        """True when ``pod_name`` runs and, if a member, its setup succeeded in its container."""
+        pod = self.observed.pods.get(pod_name)
+        if pod is None or not _running(pod):
+            return False
+        target = rec.find_member(self.status, pod_name)
+        return target is None or bool(target.get("configured") and _same_container(target, pod))
 
     def _pod(self, member: rec.MemberRecord, *, any_state: bool = False) -> ObservedPod | None:
         pod = self.observed.pods.get(str(member.get("pod")))

@@ -492,7 +492,8 @@ class Caches:
             self.configmap_content.pop((namespace, name), None)
             return
         latest = self.config_versions.get((namespace, "ConfigMap", name))
-        if latest is not None and not is_newer(body, {"metadata": {"resourceVersion": latest}}):
+        # Unknown to the watch (deleted meanwhile) or older than what it delivered: not kept.
+        if latest is None or not is_newer(body, {"metadata": {"resourceVersion": latest}}):
             return
         self.configmap_content[(namespace, name)] = {
             "metadata": {

@@ -416,6 +416,10 @@ class Operator:
             self.mark(key)
         else:
             return
+        self._mark_connected_to(key)
+
+    def _mark_connected_to(self, key: ClusterKey) -> None:
+        """Mark the clusters that connect the cluster ``key`` (their configmeta names it)."""
         for connected in list(
             self.caches.clusters_connected_to(key[0], "KubeDirectorCluster", key[1])
         ):
@@ -618,17 +622,23 @@ class Operator:
 
     def _absorb(self, queue: WorkQueue[ClusterKey], key: ClusterKey, outcome: Outcome) -> None:
         for body in outcome.written:
-            if self._echoes(body):
-                # The liveness probe expects its watch event; so does the next reconcile.
-                self.health.wrote(str(body.get("kind")), body)
-                self._await_echo(key, body)
             kind = body.get("kind")
             if kind == "KubeDirectorCluster":
-                self.caches.store_cluster(body)
+                changed = self.caches.store_cluster(body)
+                if changed:
+                    # Its watch echo finds this version cached and marks nothing: the
+                    # clusters connected to it hear of the write now.
+                    self._mark_connected_to(key)
             elif kind == "Pod":
-                self.caches.store_pod(body)
+                changed = self.caches.store_pod(body) is not None
             else:
-                self.caches.store_child(body)
+                changed = self.caches.store_child(body) is not None
+            if self._echoes(body):
+                # The liveness probe expects its watch event; so does the next reconcile,
+                # unless the echo came already (it found the cache older and marked).
+                self.health.wrote(str(kind), body)
+                if changed:
+                    self._await_echo(key, body)
         for body in outcome.read_configmaps:
             self.caches.store_configmap_content(body)
         if outcome.forget:

@@ -660,7 +660,8 @@ class Reconciler:
             outcomes.append(outcome)
             # A check that has not passed yet is no failure of the member: its other
             # actions still run. Anything else that failed stops the member's list.
-            if not outcome.succeeded and not (action.polls and not outcome.timed_out):
+            not_yet = action.polls and outcome.exit_code is not None and not outcome.timed_out
+            if not outcome.succeeded and not not_yet:
                 break
         return outcomes
 

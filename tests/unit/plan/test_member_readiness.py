@@ -237,6 +237,33 @@ def test_a_failing_readiness_action_is_a_config_error_until_the_plugin_answers_a
     assert _condition(sim.cluster["status"], "Degraded")["status"] == "False"
 
 
+def test_a_member_added_that_becomes_ready_after_failing_is_announced_to_the_others(
+    app: KubeDirectorApp,
+) -> None:
+    plugin, guest = Readiness(check=False), Guest()
+    guest.exit_status = 0  # the first members pass at once
+    sim = _sim(app, plugin, guest)
+    sim.converge()
+    assert _states(sim, "worker") == ["configured"] * 3
+    before = len(sim.calls)
+    guest.exit_status = 3
+    sim.resize("worker", 4)
+    sim.converge()
+    new = _workers(sim)[3]
+    assert _member(sim, new)["state"] == "config error"
+    assert [c for c in sim.calls[before:] if c.kind is ActionKind.ADDNODES] == []
+
+    plugin.generation = 2  # a new answer, which passes
+    guest.ready.add(new)
+    sim.converge()
+    assert _member(sim, new)["state"] == "configured"
+    cluster = KubeDirectorCluster.from_wire(sim.cluster)
+    adds = [c for c in sim.calls[before:] if c.kind is ActionKind.ADDNODES]
+    assert {call.arguments[-1] for call in adds} == {fqdn(cluster, new)}
+    assert new not in {call.member for call in adds}
+    assert len({call.member for call in adds}) == 4  # every other member heard of it
+
+
 def test_a_check_that_never_passes_times_out_into_a_config_error(app: KubeDirectorApp) -> None:
     plugin, guest = Readiness(timeout=30.0), Guest()
     sim = _sim(app, plugin, guest)

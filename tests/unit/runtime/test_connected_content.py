@@ -151,3 +151,18 @@ def test_a_secret_event_marks_its_clusters_but_leaves_no_data_in_the_caches() ->
             assert TOKEN not in repr(operator.caches.snapshot(KEY))
 
     asyncio.run(scenario())
+
+
+def test_a_configmap_deleted_while_a_reconcile_read_it_does_not_come_back() -> None:
+    async def scenario() -> None:
+        with _operator() as operator:
+            queue = operator.queue
+            assert queue is not None
+            _deliver(operator, "ADDED", _configmap("git-repo", "2", "main"))
+            _deliver(operator, "ADDED", _cluster("3", "git-repo"))
+            read = _configmap("git-repo", "2", "main")  # what a reconcile read, meanwhile:
+            _deliver(operator, "DELETED", _configmap("git-repo", "4", "main"))
+            operator._absorb(queue, KEY, Outcome(read_configmaps=[read]))
+            assert operator.caches.snapshot(KEY).connected_configmaps == {}
+
+    asyncio.run(scenario())

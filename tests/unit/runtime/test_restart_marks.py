@@ -223,3 +223,46 @@ def test_a_write_no_watch_sees_leaves_nothing_waiting_for_its_echo() -> None:
             return await _drain(queue)
 
     assert asyncio.run(scenario()) == [KEY]
+
+
+def test_the_operators_status_write_of_a_cluster_queues_the_clusters_connected_to_it() -> None:
+    # c2 connects c1: c1's members (in its status) are in c2's configmeta.
+    c2 = _cluster("20")
+    c2["metadata"] = _meta("c2", "20")
+    c2["spec"]["connections"] = {"clusters": ["c1"]}
+
+    async def scenario() -> tuple[list[ClusterKey], list[ClusterKey]]:
+        with _operator() as operator:
+            queue = operator.queue = WorkQueue[ClusterKey]()
+            _deliver(operator, "LISTED", _app("5"), _cluster("10"), c2)
+            await _drain(queue)
+            written = _cluster("30")
+            written["status"] = {"state": "configured"}
+            operator._absorb(queue, KEY, Outcome(written=[copy.deepcopy(written)]))
+            after_write = await _drain(queue)
+            _deliver(operator, "MODIFIED", written)  # its echo
+            return after_write, await _drain(queue)
+
+    after_write, after_echo = asyncio.run(scenario())
+
+    assert after_write == [(NS, "c2")]
+    assert after_echo == [KEY]
+
+
+def test_an_echo_that_came_before_the_write_was_absorbed_leaves_nothing_waiting() -> None:
+    listing = [_app("5"), _cluster("10"), _statefulset("11"), _pod("12", ready=True)]
+
+    async def scenario() -> tuple[list[ClusterKey], int]:
+        with _operator() as operator:
+            queue = operator.queue = WorkQueue[ClusterKey]()
+            _deliver(operator, "LISTED", *listing)
+            await _drain(queue)
+            written = _statefulset("30", replicas=3)
+            _deliver(operator, "MODIFIED", written)  # the echo, while the reconcile still runs
+            operator._absorb(queue, KEY, Outcome(written=[copy.deepcopy(written)]))
+            return await _drain(queue), len(operator._unechoed)
+
+    marked, waiting = asyncio.run(scenario())
+
+    assert marked == [KEY]  # once, by the echo itself
+    assert waiting == 0  # no wait left for an echo that already came
