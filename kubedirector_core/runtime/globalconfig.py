@@ -15,24 +15,19 @@ logged with what is wrong).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Final
-from urllib.parse import urlencode
-
-import orjson
-import urllib3
 
 from kubedirector_core.api import GROUP, VERSION
 from kubedirector_core.api.config import CONFIG_NAME, KubeDirectorConfig
 from kubedirector_core.plan.settings import OperatorSettings
-from kubedirector_core.runtime.kubeapi import JSON, USER_AGENT, ApiError, KubeApi, watch_lines
+from kubedirector_core.runtime.kubeapi import ApiError, KubeApi
+from kubedirector_core.runtime.listwatch import ListWatch
 from kubedirector_core.validation import validate_config
 
 log = logging.getLogger(__name__)
 
 PLURAL: Final = "kubedirectorconfigs"
-MAX_BACKOFF_SECONDS: Final = 60.0
 
 #: Called with the config's body, or ``None`` when there is none (deleted, never made).
 ConfigChanged = Callable[[Mapping[str, Any] | None], None]
@@ -74,11 +69,7 @@ def read_settings(api: KubeApi, namespace: str) -> OperatorSettings:
     return settings_of(body)
 
 
-class _Gone(Exception):
-    """The watch's resource version is too old (410): LIST again."""
-
-
-class ConfigWatch:
+class ConfigWatch(ListWatch):
     """Keeps up with ``kd-global-config`` in one namespace: a LIST, then a WATCH, in a thread.
 
     ``on_change`` is called from :meth:`prime` and from the watch thread with
@@ -97,116 +88,34 @@ class ConfigWatch:
         timeout_seconds: float = 300.0,
         backoff_seconds: float = 1.0,
     ) -> None:
-        self.api = api
+        super().__init__(
+            api,
+            collection_path(namespace),
+            ("fieldSelector", f"metadata.name={name}"),
+            what=name,
+            forbidden_hint=f"grant the operator get, list and watch on {PLURAL} named {name} "
+            f"in {namespace} (deploy/rbac.yaml)",
+            thread_name="kd-global-config",
+            timeout_seconds=timeout_seconds,
+            backoff_seconds=backoff_seconds,
+        )
         self.namespace = namespace
         self.name = name
         self.on_change = on_change
-        self.timeout_seconds = timeout_seconds
-        self.backoff_seconds = backoff_seconds
         self.synced = False
-        self._version: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    @property
-    def path(self) -> str:
-        """The collection this watch reads."""
-        return collection_path(self.namespace)
-
-    def _selector(self) -> tuple[str, str]:
-        return ("fieldSelector", f"metadata.name={self.name}")
 
     def prime(self) -> None:
         """LIST the config (blocking) and report it; the watch resumes from this LIST."""
-        listed = self.api.request("GET", self.path, query=[self._selector()])
+        listed = self.api.request("GET", self.path, query=[self.selector])
         items = listed.get("items") or []
-        self._version = (listed.get("metadata") or {}).get("resourceVersion")
+        self.resume_from((listed.get("metadata") or {}).get("resourceVersion"))
         self.synced = True
         self.on_change(items[0] if items else None)
 
-    def start(self) -> None:
-        """Start the watch thread (once: later calls do nothing)."""
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._run, name="kd-global-config", daemon=True)
-        self._thread.start()
+    def relist(self) -> None:
+        """LIST again (after a 410 or an error) and report the config."""
+        self.prime()
 
-    def stop(self) -> None:
-        """Ask the watch thread to end (it ends at its next event or timeout)."""
-        self._stop.set()
-
-    def _run(self) -> None:
-        delay = self.backoff_seconds
-        while not self._stop.is_set():
-            try:
-                if self._version is None:
-                    self.prime()
-                self._watch()
-                delay = self.backoff_seconds
-                continue
-            except _Gone:
-                self._version = None
-                continue
-            except ApiError as error:
-                hint = (
-                    f": grant the operator get, list and watch on {PLURAL} named "
-                    f"{self.name} in {self.namespace} (deploy/rbac.yaml)"
-                    if error.status in (401, 403)
-                    else ""
-                )
-                log.warning("%s watch: %s%s; retrying in %.0fs", self.name, error, hint, delay)
-            except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
-                log.warning("%s watch: %s; retrying in %.0fs", self.name, error, delay)
-            except Exception:
-                log.exception("%s watch failed; retrying in %.0fs", self.name, delay)
-            self._stop.wait(delay)
-            delay = min(delay * 2, MAX_BACKOFF_SECONDS)
-
-    def _watch(self) -> None:
-        query = [
-            ("watch", "1"),
-            self._selector(),
-            ("allowWatchBookmarks", "true"),
-            ("timeoutSeconds", str(int(self.timeout_seconds))),
-        ]
-        if self._version:
-            query.append(("resourceVersion", self._version))
-        configuration = self.api.api_client.configuration
-        url = f"{configuration.host}{self.path}?{urlencode(query)}"
-        headers = {"Accept": JSON, "User-Agent": USER_AGENT}
-        for setting in configuration.auth_settings().values():
-            if setting.get("in") == "header" and setting.get("value"):
-                headers[setting["key"]] = setting["value"]
-        response = self.api.api_client.rest_client.pool_manager.request(
-            "GET",
-            url,
-            headers=headers,
-            preload_content=False,
-            retries=False,
-            timeout=urllib3.Timeout(connect=10, read=self.timeout_seconds + 30),
-        )
-        try:
-            if response.status != 200:
-                if response.status == 410:
-                    raise _Gone()
-                raise ApiError("WATCH", self.path, response.status, str(response.reason))
-            for line in watch_lines(response):
-                if self._stop.is_set():
-                    return
-                self._event(orjson.loads(line))
-        finally:
-            response.release_conn()
-
-    def _event(self, event: Mapping[str, Any]) -> None:
-        kind = event.get("type")
-        body = event.get("object") or {}
-        if kind == "ERROR":
-            if body.get("code") == 410:
-                raise _Gone()
-            raise ApiError("WATCH", self.path, int(body.get("code") or 0), str(body.get("message")))
-        version = (body.get("metadata") or {}).get("resourceVersion")
-        if version:
-            self._version = version
-        if kind == "BOOKMARK":
-            return
+    def handle(self, kind: str, body: Mapping[str, Any]) -> None:
+        """Report the config's new body, or ``None`` once it is deleted."""
         self.on_change(None if kind == "DELETED" else body)

@@ -26,21 +26,15 @@ wide (a ClusterRole), even when it reconciles only some namespaces.
 
 from __future__ import annotations
 
-import logging
 import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import urlencode
-
-import orjson
-import urllib3
 
 from kubedirector_core.runtime.cache import pod_requests
-from kubedirector_core.runtime.kubeapi import JSON, USER_AGENT, ApiError, KubeApi, watch_lines
-
-log = logging.getLogger(__name__)
+from kubedirector_core.runtime.kubeapi import KubeApi
+from kubedirector_core.runtime.listwatch import ListWatch
 
 PODS_PATH: Final = "/api/v1/pods"
 #: Bound pods that have not terminated: the pods a scheduler counts on a node.
@@ -50,8 +44,6 @@ TERMINATED_PHASES: Final = frozenset({"Succeeded", "Failed"})
 SCALE: Final = 1000
 #: Pods per page of the LIST.
 PAGE_SIZE: Final = 500
-#: The longest wait between two attempts after errors (the wait doubles from 1 s).
-MAX_BACKOFF_SECONDS: Final = 60.0
 
 #: Nodes whose usage changed -> True when some of it was freed there.
 UsageChanges = Mapping[str, bool]
@@ -172,11 +164,7 @@ def _merge(into: dict[str, bool], changes: Mapping[str, bool]) -> None:
         into[node] = into.get(node, False) or freed
 
 
-class _Gone(Exception):
-    """The watch's resource version is too old (410): LIST again."""
-
-
-class PodUsageWatch:
+class PodUsageWatch(ListWatch):
     """Keeps a :class:`NodeUsage` current from a LIST and then a WATCH of every bound pod.
 
     ``on_change`` is called from the watch thread after each batch of events
@@ -192,15 +180,19 @@ class PodUsageWatch:
         timeout_seconds: float = 300.0,
         backoff_seconds: float = 1.0,
     ) -> None:
-        self.api = api
+        super().__init__(
+            api,
+            PODS_PATH,
+            ("fieldSelector", FIELD_SELECTOR),
+            what="pod usage",
+            forbidden_hint="grant the operator list and watch on pods in every namespace "
+            "(a ClusterRole); until then gang admission counts no other pods",
+            thread_name="kd-node-usage",
+            timeout_seconds=timeout_seconds,
+            backoff_seconds=backoff_seconds,
+        )
         self.usage = usage
         self.on_change = on_change
-        self.timeout_seconds = timeout_seconds
-        self.backoff_seconds = backoff_seconds
-        self._version: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
 
     def prime(self) -> UsageChanges:
         """LIST every bound pod (in pages) and start the sums over; return what changed."""
@@ -216,96 +208,16 @@ class PodUsageWatch:
             metadata = page.get("metadata") or {}
             token = metadata.get("continue")
             if not token:
-                self._version = metadata.get("resourceVersion")
+                self.resume_from(metadata.get("resourceVersion"))
                 break
         return self.usage.replace_all(bodies)
 
-    def start(self) -> None:
-        """Start the watch thread (once: later calls do nothing)."""
-        with self._start_lock:
-            if self._thread is not None:
-                return
-            self._thread = threading.Thread(target=self._run, name="kd-node-usage", daemon=True)
-            self._thread.start()
+    def relist(self) -> None:
+        """LIST again (after a 410 or an error) and report what changed."""
+        self.on_change(self.prime())
 
-    def stop(self) -> None:
-        """Ask the watch thread to end (it ends at its next event or timeout)."""
-        self._stop.set()
-
-    def _run(self) -> None:
-        delay = self.backoff_seconds
-        while not self._stop.is_set():
-            try:
-                if self._version is None:
-                    self.on_change(self.prime())
-                self._watch()
-                delay = self.backoff_seconds
-                continue
-            except _Gone:
-                self._version = None
-                continue
-            except ApiError as error:
-                hint = (
-                    ": grant the operator list and watch on pods in every namespace "
-                    "(a ClusterRole); until then gang admission counts no other pods"
-                    if error.status in (401, 403)
-                    else ""
-                )
-                log.warning("pod usage watch: %s%s; retrying in %.0fs", error, hint, delay)
-            except (urllib3.exceptions.HTTPError, OSError, ValueError) as error:
-                log.warning("pod usage watch: %s; retrying in %.0fs", error, delay)
-            except Exception:
-                log.exception("pod usage watch failed; retrying in %.0fs", delay)
-            self._stop.wait(delay)
-            delay = min(delay * 2, MAX_BACKOFF_SECONDS)
-
-    def _watch(self) -> None:
-        query = [
-            ("watch", "1"),
-            ("fieldSelector", FIELD_SELECTOR),
-            ("allowWatchBookmarks", "true"),
-            ("timeoutSeconds", str(int(self.timeout_seconds))),
-        ]
-        if self._version:
-            query.append(("resourceVersion", self._version))
-        configuration = self.api.api_client.configuration
-        url = f"{configuration.host}{PODS_PATH}?{urlencode(query)}"
-        headers = {"Accept": JSON, "User-Agent": USER_AGENT}
-        for setting in configuration.auth_settings().values():
-            if setting.get("in") == "header" and setting.get("value"):
-                headers[setting["key"]] = setting["value"]
-        response = self.api.api_client.rest_client.pool_manager.request(
-            "GET",
-            url,
-            headers=headers,
-            preload_content=False,
-            retries=False,
-            timeout=urllib3.Timeout(connect=10, read=self.timeout_seconds + 30),
-        )
-        try:
-            if response.status != 200:
-                if response.status == 410:
-                    raise _Gone()
-                raise ApiError("WATCH", PODS_PATH, response.status, str(response.reason))
-            for line in watch_lines(response):
-                if self._stop.is_set():
-                    return
-                self._event(orjson.loads(line))
-        finally:
-            response.release_conn()
-
-    def _event(self, event: Mapping[str, Any]) -> None:
-        kind = event.get("type")
-        body = event.get("object") or {}
-        if kind == "ERROR":
-            if body.get("code") == 410:
-                raise _Gone()
-            raise ApiError("WATCH", PODS_PATH, int(body.get("code") or 0), str(body.get("message")))
-        version = (body.get("metadata") or {}).get("resourceVersion")
-        if version:
-            self._version = version
-        if kind == "BOOKMARK":
-            return
+    def handle(self, kind: str, body: Mapping[str, Any]) -> None:
+        """Fold one pod event into the sums; report the nodes it changed."""
         changes = self.usage.apply(kind, body)
         if changes:
             self.on_change(changes)
