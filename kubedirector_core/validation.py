@@ -98,6 +98,16 @@ class StorageFacts:
     classes: frozenset[str]
     default_class: str | None
 
+    def with_configured_default(self, configured: str | None) -> StorageFacts:
+        """These facts with KubeDirectorConfig's ``defaultStorageClassName``, when set, as default.
+
+        The configured class comes before the StorageClass annotated as the
+        cluster default, for the admission webhook and the planner alike.
+        """
+        if configured is None:
+            return self
+        return StorageFacts(classes=self.classes, default_class=configured)
+
 
 def has_errors(problems: Iterable[Problem]) -> bool:
     """True when any problem rejects the resource."""

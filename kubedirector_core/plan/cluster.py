@@ -225,10 +225,12 @@ def work_view(work: _Work) -> Mapping[str, Any]:
 
 
 def _validate(observed: Observed, hooks: Hooks) -> list[Problem]:
-    # KubeDirectorConfig's default StorageClass comes before the Kubernetes default one.
-    default_class = observed.settings.default_storage_class or observed.default_storage_class
     storage = (
-        StorageFacts(observed.storage_classes, default_class) if observed.storage_classes else None
+        StorageFacts(
+            observed.storage_classes, observed.default_storage_class
+        ).with_configured_default(observed.settings.default_storage_class)
+        if observed.storage_classes
+        else None
     )
     document = observed.cluster.to_wire()
     _, problems = validate_cluster(document, observed.app, storage=storage, plugin_rules=hooks)

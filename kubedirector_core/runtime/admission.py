@@ -79,9 +79,7 @@ class ClusterDefaults:
 
     def storage(self, facts: StorageFacts | None) -> StorageFacts | None:
         """``facts`` with the configured default StorageClass in place of the Kubernetes one."""
-        if facts is None or self.storage_class is None:
-            return facts
-        return StorageFacts(classes=facts.classes, default_class=self.storage_class)
+        return None if facts is None else facts.with_configured_default(self.storage_class)
 
 
 class AdmissionFacts(Protocol):
