@@ -78,17 +78,24 @@ class ReplicaHistory:
         self.samples: list[tuple[float, int]] = []
         self._stop = threading.Event()
 
+    def _sample(self) -> None:
+        found = self._apps.read_namespaced_stateful_set(self._name, self._namespace)
+        replicas = int(found.spec.replicas)
+        if not self.samples or self.samples[-1][1] != replicas:
+            self.samples.append((time.time(), replicas))
+
     def _run(self) -> None:
         while not self._stop.is_set():
-            found = self._apps.read_namespaced_stateful_set(self._name, self._namespace)
-            replicas = int(found.spec.replicas)
-            if not self.samples or self.samples[-1][1] != replicas:
-                self.samples.append((time.time(), replicas))
+            self._sample()
             self._stop.wait(0.2)
 
     @contextmanager
     def watching(self) -> Iterator[ReplicaHistory]:
-        """Record while inside the ``with``."""
+        """Record while inside the ``with``, and once more as it ends.
+
+        The last reading is taken after the ``with``'s body: a change made
+        less than one polling interval before the end is never missed.
+        """
         thread = threading.Thread(target=self._run, name="replicas", daemon=True)
         thread.start()
         try:
@@ -96,6 +103,7 @@ class ReplicaHistory:
         finally:
             self._stop.set()
             thread.join(timeout=10)
+            self._sample()
 
     def first_below(self, count: int) -> float:
         """When the StatefulSet was first seen asking for fewer than ``count`` pods."""
